@@ -17,13 +17,19 @@ class IncidentError(ValueError):
     """A record that cannot become an :class:`Incident`.
 
     The message always names the offending field and the reason, e.g.
-    ``latitude: 95.2 is outside the city bounding box``.
+    ``latitude: 95.2 is outside the city bounding box``. ``category`` is the reason without
+    the offending value (defaults to ``reason``), so that rejection counts aggregate.
     """
 
-    def __init__(self, field: str, reason: str) -> None:
+    def __init__(self, field: str, reason: str, category: str | None = None) -> None:
         super().__init__(f"{field}: {reason}")
         self.field = field
         self.reason = reason
+        self.category = category if category is not None else reason
+        """A coarse reason without the value (``"outside bbox"``), for aggregated counts."""
+
+    def __reduce__(self) -> tuple[type[IncidentError], tuple[str, str, str]]:
+        return (type(self), (self.field, self.reason, self.category))
 
     def to_dict(self) -> dict[str, str]:
         """The error as a plain dict (for dead-letter records and reports)."""
