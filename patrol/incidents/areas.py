@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import replace
@@ -302,3 +303,9 @@ class AreaLocator:
 
 def _natural_key(s: str) -> tuple[Any, ...]:
     return (0, int(s), s) if s.isdigit() else (1, 0, s)
+
+
+@functools.lru_cache(maxsize=8)
+def locator_for(profile: CityProfile) -> AreaLocator:
+    """A shared :class:`AreaLocator` per profile (building one parses the boundaries)."""
+    return AreaLocator(profile)

@@ -1,0 +1,74 @@
+"""Typed, frozen parameters of the engine (pure values: reading them from the environment or
+flags is the adapters' job, see :mod:`simulators.settings`)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    """Every knob of the CPSPA engine, with the paper's values where it gives them.
+
+    Parameters
+    ----------
+    cell_m
+        Side of the grid cells the KDE, trend and probability learners aggregate on, metres.
+    cluster_cell_m
+        Coarser cells for the k-means of phase 1 (its refit cost grows with occupied cells).
+    half_life_days
+        Exponential decay of all learners: an incident this many days old counts half.
+    bandwidth_m
+        Gaussian KDE bandwidth for hotspots (phase 2.1).
+    epsilon_m
+        Phase 3 threshold between hotspot H_k and predicted point L_k (paper: 0.01 deg = 1 km).
+    k_max
+        Largest k the elbow method tries (phase 1).
+    refit_days, refit_growth
+        When the clusters are re-chosen: after this much event time or relative change of mass.
+    min_incidents
+        A district is planned only once it has seen this many incidents (warm-up).
+    retention_days
+        How long an incident id is remembered for revisions; older arrivals are dropped as late.
+    planner
+        ``"cpspa"`` (fuzzy Algorithm 2), ``"nearest"`` or ``"random"``.
+    return_to_station
+        Whether the route ends back at the station.
+    """
+
+    cell_m: float = 50.0
+    cluster_cell_m: float = 150.0
+    half_life_days: float = 90.0
+    bandwidth_m: float = 150.0
+    epsilon_m: float = 1000.0
+    k_max: int = 15
+    refit_days: float = 7.0
+    refit_growth: float = 0.25
+    min_incidents: int = 50
+    retention_days: float = 365.0
+    planner: str = "cpspa"
+    return_to_station: bool = False
+
+    def __post_init__(self) -> None:
+        positive = ("cell_m", "cluster_cell_m", "half_life_days", "bandwidth_m", "epsilon_m")
+        for name in (*positive, "refit_days"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name}: must be > 0, got {getattr(self, name)}")
+        if self.k_max < 1:
+            raise ValueError(f"k_max: must be >= 1, got {self.k_max}")
+        if self.planner not in PLANNERS:
+            raise ValueError(f"planner: must be one of {sorted(PLANNERS)}, got {self.planner!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict of the parameters."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> EngineConfig:
+        """Build from a dict, ignoring unknown keys."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+PLANNERS = frozenset({"cpspa", "nearest", "random"})

@@ -1,0 +1,178 @@
+"""From a district's learned state to an ordered route for one shift (CPSPA phases 3-5).
+
+The assembly follows the paper's sequence (seed 004, section 5, Figure 5): way-points O_k
+(phase 3) -> distance and time matrices M_d, M_t from a travel provider (phase 4) -> the
+probability matrix M_p for the shift's hours (Algorithm 1) -> the order of the way-points
+(phase 5, Algorithm 2, or a baseline order) -> a :class:`patrol.routes.Route`.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Mapping
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import numpy.typing as npt
+
+from patrol import __version__
+from patrol.config import EngineConfig
+from patrol.geo import LocalProjection
+from patrol.model import DistrictModel
+from patrol.planning import (
+    PlanOrder,
+    Shift,
+    order_cpspa,
+    order_nearest,
+    order_random,
+    shift_bounds,
+    shift_duration_s,
+    shift_local_hours,
+)
+from patrol.routes import Route, Waypoint
+from patrol.travel.base import LatLon, TravelProvider
+
+OrderFn = Callable[..., PlanOrder]
+
+ORDERERS: Mapping[str, OrderFn] = {
+    "cpspa": order_cpspa,
+    "nearest": order_nearest,
+    "random": order_random,
+}
+
+
+def plan_route(
+    *,
+    district: str,
+    model: DistrictModel,
+    station: LatLon,
+    day: date,
+    shift: Shift,
+    tz: ZoneInfo,
+    projection: LocalProjection,
+    travel: TravelProvider,
+    config: EngineConfig,
+    version: int,
+    generated_at: datetime,
+    unit: int = 1,
+) -> Route | None:
+    """Plan one unit's route for ``district`` on ``day`` and ``shift``.
+
+    The learners are read as of the shift's start (``now``), the predicted points L_k at the
+    shift's middle. Returns ``None`` when the district has no way-point yet.
+    """
+    start, _ = shift_bounds(day, shift, tz)
+    duration_s = shift_duration_s(day, shift, tz)  # 7 or 9 h on DST days
+    now = start.timestamp() / 86_400.0
+    at = (start.timestamp() + duration_s / 2) / 86_400.0
+    cands = model.candidates(now=now, at=at)
+    if not cands:
+        return None
+    clustering = model.clustering(now)
+    clusters = np.array([c.cluster for c in cands], dtype=np.int64)
+    dow = day.weekday()  # a shift never crosses midnight
+    hours = shift_local_hours(day, shift, tz)
+    prob = np.zeros((len(hours), len(cands) + 1))
+    rate = np.zeros((len(hours), len(cands) + 1))
+    for i, hour in enumerate(hours):
+        p, r = model.expected_rate(clustering, dow, hour, now)
+        prob[i, 1:] = p[clusters]
+        rate[i, 1:] = r[clusters]
+    points: list[LatLon] = [station, *(projection.inverse(*c.point) for c in cands)]
+    matrix = travel.matrix(points, hour=hours[0])
+    order = ORDERERS[config.planner](
+        matrix.distance_m,
+        matrix.time_s,
+        prob,
+        start=0,
+        budget_s=duration_s,
+        return_to_start=config.return_to_station,
+    )
+    return _route(
+        district=district,
+        day=day,
+        shift=shift,
+        start=start,
+        points=points,
+        cands_cluster=clusters,
+        cand_rules=[c.rule for c in cands],
+        prob=prob,
+        rate=rate,
+        order=order,
+        travel=travel,
+        config=config,
+        version=version,
+        generated_at=generated_at,
+        unit=unit,
+        model_info={"k": clustering.k, "clusters_fitted_at": clustering.fitted_at},
+    )
+
+
+def _route(
+    *,
+    district: str,
+    day: date,
+    shift: Shift,
+    start: datetime,
+    points: list[LatLon],
+    cands_cluster: npt.NDArray[np.int64],
+    cand_rules: list[str],
+    prob: npt.NDArray[np.float64],
+    rate: npt.NDArray[np.float64],
+    order: PlanOrder,
+    travel: TravelProvider,
+    config: EngineConfig,
+    version: int,
+    generated_at: datetime,
+    unit: int,
+    model_info: dict[str, Any],
+) -> Route:
+    """Assemble the :class:`Route` (way-points, ETAs, drawn path, totals)."""
+    n_hours = prob.shape[0]
+    waypoints = []
+    for seq, (node, arrival, leg_d, leg_t) in enumerate(
+        zip(order.order, order.arrival_s, order.leg_distance_m, order.leg_time_s, strict=True),
+        start=1,
+    ):
+        if node == 0:  # the closing leg back to the station is path, not a way-point
+            continue
+        h = min(n_hours - 1, int(arrival // 3600))
+        lat, lon = points[node]
+        waypoints.append(
+            Waypoint(
+                sequence=seq,
+                latitude=lat,
+                longitude=lon,
+                eta=start + timedelta(seconds=round(float(arrival))),
+                probability=float(prob[h, node]),
+                cluster=int(cands_cluster[node - 1]),
+                leg_distance_m=float(leg_d),
+                leg_time_s=float(leg_t),
+                rule=cand_rules[node - 1],
+            )
+        )
+    stops = [0, *order.order]
+    path: list[LatLon] = [points[0]]
+    for a, b in itertools.pairwise(stops):
+        path.extend(travel.path(points[a], points[b])[1:])
+    if len(path) == 1:
+        path.append(points[0])
+    visited = [n for n in order.order if n != 0]
+    return Route(
+        district=district,
+        shift=shift.label,
+        date=day.isoformat(),
+        unit=unit,
+        version=version,
+        planner=config.planner,
+        generated_at=generated_at,
+        start=points[0],
+        waypoints=tuple(waypoints),
+        path=tuple(path),
+        total_distance_m=float(order.total_distance_m),
+        total_time_s=float(order.total_time_s),
+        expected_incidents=float(rate[:, visited].sum()),
+        model={"engine": __version__, "travel": travel.name, **model_info},
+    )

@@ -1,0 +1,52 @@
+"""Shared fixtures: real Chicago incidents from the bundled sample (no ../shared needed)."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+from pathlib import Path
+
+import pytest
+
+from patrol.incidents.parse import read_csv
+from patrol.incidents.profile import CityProfile, load_profile
+from patrol.incidents.schema import Incident
+from simulators.settings import SAMPLE
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def chicago() -> CityProfile:
+    return load_profile("chicago")
+
+
+@pytest.fixture(scope="session")
+def sample_rows() -> list[str]:
+    """The bundled sample's CSV lines (header first): real rows, Sept-Oct 2016."""
+    with gzip.open(SAMPLE, "rt", newline="") as fh:
+        return fh.read().splitlines()
+
+
+def slice_csv(lines: list[str], districts: set[str], days: int) -> str:
+    """Rows of ``districts`` (as exported, e.g. '008') in the first ``days`` days of September."""
+    rows = list(csv.reader(lines))
+    header, body = rows[0], rows[1:]
+    col, date = header.index("District"), header.index("Date")
+    keep = [
+        r
+        for r in body
+        if r[col] in districts and r[date].startswith("09/") and int(r[date][3:5]) <= days
+    ]
+    out = io.StringIO()
+    csv.writer(out).writerows([header, *keep])
+    return out.getvalue()
+
+
+@pytest.fixture(scope="session")
+def district8_september(sample_rows: list[str], chicago: CityProfile) -> list[Incident]:
+    """Real incidents of district 8, 1-30 Sept 2016, in event-time order."""
+    text = slice_csv(sample_rows, {"008"}, 30)
+    batch = read_csv(io.StringIO(text), chicago)
+    return sorted(batch.incidents, key=lambda i: i.occurred_at)
