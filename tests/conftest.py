@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,12 @@ def slice_csv(lines: list[str], districts: set[str], days: int) -> str:
     out = io.StringIO()
     csv.writer(out).writerows([header, *keep])
     return out.getvalue()
+
+
+@pytest.fixture(scope="session")
+def slicer(sample_rows: list[str]) -> Callable[[set[str], int], str]:
+    """``slicer(districts, days)``: a CSV text of real sample rows (see :func:`slice_csv`)."""
+    return lambda districts, days: slice_csv(sample_rows, districts, days)
 
 
 @pytest.fixture(scope="session")

@@ -70,9 +70,7 @@ def test_revision_replaces_the_first_record(chicago: CityProfile, district8_sept
     assert a["table"] == b["table"]
 
 
-def test_arrival_order_does_not_change_the_route(
-    chicago: CityProfile, district8_september
-) -> None:
+def test_arrival_order_does_not_change_the_route(chicago: CityProfile, district8_september) -> None:
     shuffled = list(district8_september)
     random.Random(7).shuffle(shuffled)
     a = _plan(_engine(chicago, district8_september))

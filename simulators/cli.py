@@ -1,0 +1,197 @@
+"""``patrolstream``: the one command-line entry point.
+
+Sub-commands: ``run`` (the embedded mode) and ``kafka`` (the local development broker).
+Settings come from flags or ``PATROLSTREAM_*`` environment variables (:mod:`simulators.settings`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from datetime import date, timedelta
+from pathlib import Path
+
+from simulators.settings import SAMPLE, Settings
+
+DESCRIPTION = """\
+patrolstream plans police patrol routes from a stream of crime incidents
+(CPSPA: clusters, KDE hotspots, predicted points, a day x hour x cluster probability table
+and a fuzzy decision system that orders the way-points of each 8-hour shift)."""
+
+
+def _dates(text: str) -> set[date] | None:
+    """``YYYY-MM-DD``, ``FROM..TO`` (inclusive) or ``all``."""
+    if text == "all":
+        return None
+    try:
+        if ".." in text:
+            a, b = (date.fromisoformat(p) for p in text.split("..", 1))
+            if b < a:
+                raise ValueError("end before start")
+            return {a + timedelta(days=i) for i in range((b - a).days + 1)}
+        return {date.fromisoformat(text)}
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"--date: {text!r}: {exc}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (every option documented, shown by ``--help``)."""
+    env = Settings()
+    p = argparse.ArgumentParser(prog="patrolstream", description=DESCRIPTION)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser(
+        "run",
+        help="embedded mode: replay a file through the engine in one process and write routes",
+        description="Replay incidents in event-time order through the engine in one process "
+        "(no Kafka) and write the planned routes as GeoJSON files plus one summary line per "
+        "route on stdout. Each shift is planned from the incidents before it starts.",
+    )
+    run.add_argument(
+        "--data",
+        type=Path,
+        action="append",
+        metavar="FILE",
+        help="incident CSV (plain or .gz) in the city's export format; repeat for several "
+        f"files (default: the bundled sample, {SAMPLE.name})",
+    )
+    run.add_argument(
+        "--city",
+        metavar="NAME|PATH",
+        help=f"city profile: a bundled name or a .toml path (env PATROLSTREAM_CITY; "
+        f"default {env.city})",
+    )
+    run.add_argument(
+        "--district",
+        action="append",
+        metavar="ID",
+        help="plan only this district (repeatable; default: every district)",
+    )
+    run.add_argument(
+        "--date",
+        type=_dates,
+        metavar="DATE",
+        default=argparse.SUPPRESS,
+        help="plan shifts of this local date: YYYY-MM-DD, FROM..TO, or 'all' for every day "
+        "(default: the last date in the data); dates after the data are forecasts",
+    )
+    run.add_argument(
+        "--shift",
+        action="append",
+        choices=["00-08", "08-16", "16-24"],
+        help="plan only this shift (repeatable; default: all three)",
+    )
+    run.add_argument(
+        "--out",
+        type=Path,
+        default=Path("routes-out"),
+        metavar="DIR",
+        help="folder for the GeoJSON routes and run_report.json (default: ./routes-out)",
+    )
+    run.add_argument(
+        "--planner",
+        choices=["cpspa", "nearest", "random"],
+        help="way-point order: the paper's fuzzy Algorithm 2 (cpspa), nearest-neighbour or "
+        f"random (env PATROLSTREAM_PLANNER; default {env.planner})",
+    )
+    run.add_argument(
+        "--travel",
+        choices=["street-grid", "osm-road"],
+        help="travel-time provider (env PATROLSTREAM_TRAVEL; default street-grid)",
+    )
+    run.add_argument(
+        "--osm",
+        dest="osm_path",
+        metavar="FILE",
+        help="OpenStreetMap XML file for --travel osm-road (env PATROLSTREAM_OSM_PATH)",
+    )
+    run.add_argument(
+        "--half-life-days",
+        type=float,
+        help=f"decay of old incidents (env PATROLSTREAM_HALF_LIFE_DAYS; default "
+        f"{env.half_life_days})",
+    )
+    run.add_argument(
+        "--min-incidents",
+        type=int,
+        help="do not plan a district before it has this many incidents (env "
+        f"PATROLSTREAM_MIN_INCIDENTS; default {env.min_incidents})",
+    )
+    run.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    run.add_argument(
+        "--log-level", help=f"log level of the JSON logs on stderr (default {env.log_level})"
+    )
+
+    kafka = sub.add_parser(
+        "kafka",
+        help="start, stop or check the local Kafka broker (KRaft) used for development/tests",
+        add_help=False,
+    )
+    kafka.add_argument("args", nargs=argparse.REMAINDER, help="see 'patrolstream kafka --help'")
+    return p
+
+
+def _run(ns: argparse.Namespace) -> int:
+    from patrol.engine import Engine
+    from patrol.incidents.profile import load_profile
+    from patrol.planning import SHIFTS
+    from patrol.travel import make_provider
+    from simulators.embedded import run
+    from simulators.logs import setup_logging
+
+    s = Settings.from_env().override(
+        city=ns.city,
+        travel=ns.travel,
+        osm_path=ns.osm_path,
+        planner=ns.planner,
+        half_life_days=ns.half_life_days,
+        min_incidents=ns.min_incidents,
+        log_level=ns.log_level,
+    )
+    setup_logging(s.log_level)
+    if s.travel == "osm-road" and not s.osm_path:
+        print("error: --travel osm-road needs --osm FILE", file=sys.stderr)
+        return 2
+    options = {"osm_path": s.osm_path} if s.travel == "osm-road" else {}
+    engine = Engine(load_profile(s.city), s.engine_config(), make_provider(s.travel, **options))
+    paths = ns.data or [SAMPLE]
+    for path in paths:
+        if not path.exists():
+            print(f"error: --data {path}: no such file", file=sys.stderr)
+            return 2
+    shifts = [sh for sh in SHIFTS if not ns.shift or sh.label in ns.shift]
+    dates = getattr(ns, "date", "last")
+    report = run(
+        paths,
+        engine,
+        ns.out,
+        dates=None if dates in ("last", None) else dates,
+        every_date=dates is None,
+        shifts=shifts,
+        districts=set(ns.district) if ns.district else None,
+        progress=not ns.no_progress,
+    )
+    rej = report.rejections
+    print(
+        f"{report.routes} routes written to {ns.out}/ from {report.rows} rows "
+        f"({rej.total} rejected{': ' + str(rej.by_reason()) if rej.total else ''})"
+    )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``patrolstream`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["kafka"]:
+        from streams.kafka_local import main as kafka_main
+
+        return kafka_main(argv[1:], prog="patrolstream kafka")
+    ns = build_parser().parse_args(argv)
+    if ns.command == "run":
+        return _run(ns)
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
