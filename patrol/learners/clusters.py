@@ -28,6 +28,7 @@ from patrol.learners.base import Observation
 from patrol.learners.decay import (
     CellTable,
     ForwardDecay,
+    add_weight,
     cell_of,
     check_cell_m,
     quantize,
@@ -211,12 +212,7 @@ class SpatialClusterer:
         """Add one incident to its cell."""
         key = cell_of(obs.x, obs.y, self.cell_m)
         w = self._decay.weight(obs.t)
-        row = self._cells.get(key)
-        if row is None:
-            self._cells[key] = [w, 1.0]
-        else:
-            row[0] += w
-            row[1] += 1.0
+        add_weight(self._cells, key, w)
         self._churn += w
 
     def forget_one(self, obs: Observation) -> None:

@@ -186,6 +186,16 @@ def check_cell_m(cell_m: float) -> float:
     return float(cell_m)
 
 
+def add_weight(table: CellTable, key: Cell, w: float) -> None:
+    """Hot-path :func:`add_to` for tables holding one decayed weight and a count per cell."""
+    row = table.get(key)
+    if row is None:
+        table[key] = [w, 1.0]
+    else:
+        row[0] += w
+        row[1] += 1.0
+
+
 def add_to(table: CellTable, key: Cell, values: Sequence[float]) -> None:
     """Add ``values`` (decayed sums) and one event to ``table[key]`` (cold-path helper)."""
     row = table.get(key)

@@ -32,6 +32,7 @@ from patrol.learners.clusters import Clustering
 from patrol.learners.decay import (
     CellTable,
     ForwardDecay,
+    add_weight,
     cell_of,
     check_cell_m,
     scale_table,
@@ -92,12 +93,7 @@ class KDEHotspot:
         """Add one incident to its cell."""
         key = cell_of(obs.x, obs.y, self.cell_m)
         w = self._decay.weight(obs.t)
-        row = self._cells.get(key)
-        if row is None:
-            self._cells[key] = [w, 1.0]
-        else:
-            row[0] += w
-            row[1] += 1.0
+        add_weight(self._cells, key, w)
 
     def forget_one(self, obs: Observation) -> None:
         """Undo :meth:`learn_one` of the same observation (``KeyError`` if its cell is empty)."""
