@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import shutil
 import socket
 import struct
 import subprocess
@@ -152,7 +153,7 @@ def test_ensure_jars_is_idempotent_without_maven(
     libs.mkdir()
     (libs / "kafka_2.13-3.9.2.jar").write_bytes(b"")
     (libs / ".patrolstream-complete").write_text("3.9.2\n1 jars\n")
-    monkeypatch.setattr(kl.shutil, "which", lambda _name: None)  # no mvn: must not be needed
+    monkeypatch.setattr(shutil, "which", lambda _name: None)  # no mvn: must not be needed
     assert kl.ensure_jars("3.9.2", tmp_path) == libs
     with pytest.raises(kl.KafkaLocalError, match=r"Maven \(`mvn`\) not found"):
         kl.ensure_jars("3.9.1", tmp_path)  # another version: would need Maven
