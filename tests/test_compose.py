@@ -301,7 +301,7 @@ def test_dockerfile_builds_the_cli_image_from_existing_files() -> None:
     text = DOCKERFILE.read_text(encoding="utf-8")
     assert re.search(r"^FROM python:3\.11-slim\s*$", text, re.M)
     assert re.search(r"OMP_NUM_THREADS=1", text)
-    assert re.search(r'pip install "?\.\[stream\]"?', text)
+    assert re.search(r'pip install "?\.\[stream,rocksdb\]"?', text)
     assert re.search(r'^ENTRYPOINT \["patrolstream"\]\s*$', text, re.M)
     assert re.search(r'^CMD \["run"\]\s*$', text, re.M)
     users = re.findall(r"^USER (\S+)", text, re.M)
