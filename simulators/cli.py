@@ -1,6 +1,7 @@
 """``patrolstream``: the one command-line entry point.
 
-Sub-commands: ``run`` (the embedded mode) and ``kafka`` (the local development broker).
+Sub-commands: ``run`` (the embedded mode), ``replay`` (incidents into Kafka), ``routes`` (print
+live routes) and ``kafka`` (the local development broker).
 Settings come from flags or ``PATROLSTREAM_*`` environment variables (:mod:`simulators.settings`).
 """
 
@@ -118,10 +119,35 @@ def build_parser() -> argparse.ArgumentParser:
         help="do not plan a district before it has this many incidents (env "
         f"PATROLSTREAM_MIN_INCIDENTS; default {env.min_incidents})",
     )
+    run.add_argument(
+        "--plot",
+        action="store_true",
+        help="also draw one PNG map per date and shift (all districts' routes on the district "
+        "boundaries) into --out",
+    )
     run.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     run.add_argument(
         "--log-level", help=f"log level of the JSON logs on stderr (default {env.log_level})"
     )
+
+    from simulators import follow, replay
+
+    rp = sub.add_parser(
+        "replay",
+        help="produce incidents to Kafka in event-time order, paced (the simulator)",
+        description=replay.DESCRIPTION,
+        epilog=replay.EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    replay.add_replay_arguments(rp)
+    ro = sub.add_parser(
+        "routes",
+        help="print route updates from the routes topic (a dispatch consumer)",
+        description=follow.DESCRIPTION,
+        epilog=follow.EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    follow.add_routes_arguments(ro)
 
     kafka = sub.add_parser(
         "kafka",
@@ -172,6 +198,11 @@ def _run(ns: argparse.Namespace) -> int:
         districts=set(ns.district) if ns.district else None,
         progress=not ns.no_progress,
     )
+    if ns.plot:
+        from simulators.plot import plot_run
+
+        for png in plot_run(ns.out, engine.profile):
+            print(f"map: {png}")
     rej = report.rejections
     print(
         f"{report.routes} routes written to {ns.out}/ from {report.rows} rows "
@@ -190,6 +221,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     ns = build_parser().parse_args(argv)
     if ns.command == "run":
         return _run(ns)
+    if ns.command == "replay":
+        from simulators.replay import replay_main
+
+        return replay_main(ns)
+    if ns.command == "routes":
+        from simulators.follow import routes_main
+
+        return routes_main(ns)
     return 2
 
 
