@@ -7,11 +7,17 @@ Faust workers) and exposes three operations:
 * :meth:`Engine.plan` - plan a district's route for a date and shift from what was learned;
 * :meth:`Engine.due_shifts` - which shifts start as the event-time watermark advances.
 
+The streaming runtime adds a few hooks used by :mod:`patrol.policy`: :meth:`Engine.preview`
+(what ``ingest`` would do, without doing it), dry-run planning (``plan(..., dry_run=True)``: a
+forecast that changes no state and burns no version), :meth:`Engine.commit_version` and
+:meth:`Engine.adopt_clustering` (replaying a recorded cluster refit without re-running k-means).
+
 Time only ever comes from the incidents (their ``occurred_at``) or from the caller.
 """
 
 from __future__ import annotations
 
+import copy
 import enum
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -20,9 +26,11 @@ from typing import Any
 from patrol.config import EngineConfig
 from patrol.incidents.areas import locator_for
 from patrol.incidents.profile import CityProfile
-from patrol.incidents.revisions import RevisionKind, RevisionLog
+from patrol.incidents.revisions import RevisionKind, RevisionLog, same_content
 from patrol.incidents.schema import Incident
 from patrol.learners.base import SECONDS_PER_DAY, Observation
+from patrol.learners.clusters import Clustering
+from patrol.learners.decay import table_arrays
 from patrol.model import DistrictModel
 from patrol.planner import plan_route
 from patrol.planning import SHIFTS, Shift, shift_bounds
@@ -39,6 +47,22 @@ class Outcome(enum.StrEnum):
     DUPLICATE = "duplicate"
     STALE = "stale"
     LATE = "late"
+
+    @property
+    def learned(self) -> bool:
+        """Whether the incident changed what the learners know (``new`` or ``revision``)."""
+        return self in (Outcome.NEW, Outcome.REVISION)
+
+
+def route_key(day: date, shift: Shift) -> str:
+    """The key of a district's route slot in :attr:`DistrictState.versions`: ``date/shift``.
+
+    Examples
+    --------
+    >>> route_key(date(2016, 9, 5), SHIFTS[1])
+    '2016-09-05/08-16'
+    """
+    return f"{day.isoformat()}/{shift.label}"
 
 
 @dataclass
@@ -140,38 +164,100 @@ class Engine:
             st.model.learn_one(self.observe(incident))
         return Outcome(rev.kind.value)
 
+    def preview(self, incident: Incident) -> Outcome:
+        """What :meth:`ingest` would do with ``incident``, changing nothing.
+
+        Mirrors :meth:`RevisionLog.classify <patrol.incidents.revisions.RevisionLog.classify>`,
+        including the records the arrival's watermark would expire.
+        """
+        st = self.districts.get(self.district_of(incident))
+        if st is None:
+            return Outcome.NEW
+        log = st.revisions
+        ts = incident.timestamp
+        horizon = (ts if log.watermark is None else max(log.watermark, ts)) - log.retention_s
+        kept = log.get(incident.id)
+        if kept is not None and kept.timestamp < horizon:
+            kept = None  # advancing the watermark to ts would forget it first
+        if kept is None:
+            return Outcome.LATE if ts < horizon else Outcome.NEW
+        if same_content(kept, incident):
+            return Outcome.DUPLICATE
+        if kept.updated_at and incident.updated_at and kept.updated_at > incident.updated_at:
+            return Outcome.STALE
+        return Outcome.REVISION
+
     # -- planning -------------------------------------------------------------------------
     def station(self, district: str) -> tuple[float, float]:
         """Where the district's units start: its station, else the area's centroid."""
         return self.locator.station_for(district)
 
     def plan(
-        self, district: str, day: date, shift: Shift, *, generated_at: datetime
+        self,
+        district: str,
+        day: date,
+        shift: Shift,
+        *,
+        generated_at: datetime,
+        dry_run: bool = False,
     ) -> Route | None:
         """Plan the district's route for ``day``/``shift`` and bump its version.
 
         Returns ``None`` while the district has fewer than ``min_incidents`` incidents.
+        With ``dry_run`` nothing changes: a cluster refit the plan needs is made on a copy and
+        thrown away, and the route carries the *next* version without taking it (see
+        :meth:`commit_version`), so that a forecast that is not emitted leaves no trace.
         """
         st = self.districts.get(district)
         if st is None or st.model.n_incidents < self.config.min_incidents:
             return None
-        key = f"{day.isoformat()}/{shift.label}"
-        route = plan_route(
-            district=district,
-            model=st.model,
-            station=self.station(district),
-            day=day,
-            shift=shift,
-            tz=self.tz,
-            projection=self.projection,
-            travel=self.travel,
-            config=self.config,
-            version=st.versions.get(key, 0) + 1,
-            generated_at=generated_at,
-        )
-        if route is not None:
+        key = route_key(day, shift)
+        clusterer = st.model.clusterer
+        if dry_run:  # fit() only rebinds attributes: a shallow copy keeps the original intact
+            st.model.clusterer = copy.copy(clusterer)
+        try:
+            route = plan_route(
+                district=district,
+                model=st.model,
+                station=self.station(district),
+                day=day,
+                shift=shift,
+                tz=self.tz,
+                projection=self.projection,
+                travel=self.travel,
+                config=self.config,
+                version=st.versions.get(key, 0) + 1,
+                generated_at=generated_at,
+            )
+        finally:
+            st.model.clusterer = clusterer
+        if route is not None and not dry_run:
             st.versions[key] = route.version
         return route
+
+    def commit_version(self, route: Route) -> None:
+        """Record ``route.version`` as taken for its district, date and shift (an emission)."""
+        versions = self.state(route.district).versions
+        key = f"{route.date}/{route.shift}"
+        versions[key] = max(versions.get(key, 0), route.version)
+
+    def adopt_clustering(self, district: str, clustering: Clustering) -> None:
+        """Install a clustering recorded after a refit, as if ``fit`` had just produced it.
+
+        Replaying a district's recorded history calls this where the original run refit its
+        clusters; it sets exactly what :meth:`SpatialClusterer.fit
+        <patrol.learners.clusters.SpatialClusterer.fit>` sets (the clustering, the mass at the
+        fit, zero churn) without re-running k-means, so the restored state is bit-identical.
+        """
+        clusterer = self.state(district).model.clusterer
+        _, vals = table_arrays(clusterer._cells)
+        clusterer._clustering = clustering
+        clusterer._fit_mass = float(vals[:, 0].sum())
+        clusterer._churn = 0.0
+
+    def drop_district(self, district: str) -> None:
+        """Forget a district (its partition moved to another worker, or it is rebuilt)."""
+        self.districts.pop(district, None)
 
     def plan_all(self, day: date, shift: Shift, *, generated_at: datetime) -> list[Route]:
         """Plan every known district for ``day``/``shift`` (sorted by district id)."""

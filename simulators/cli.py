@@ -1,7 +1,7 @@
 """``patrolstream``: the one command-line entry point.
 
-Sub-commands: ``run`` (the embedded mode), ``replay`` (incidents into Kafka), ``routes`` (print
-live routes) and ``kafka`` (the local development broker).
+Sub-commands: ``run`` (the embedded mode), ``worker`` (a Faust worker), ``replay`` (incidents
+into Kafka), ``routes`` (print live routes) and ``kafka`` (the local development broker).
 Settings come from flags or ``PATROLSTREAM_*`` environment variables (:mod:`simulators.settings`).
 """
 
@@ -131,6 +131,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     from simulators import follow, replay
+    from streams import worker
+
+    wk = sub.add_parser(
+        "worker",
+        help="a Faust worker: incidents topic in, district state in tables, routes topic out",
+        description=worker.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    worker.add_worker_arguments(wk)
 
     rp = sub.add_parser(
         "replay",
@@ -221,6 +230,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     ns = build_parser().parse_args(argv)
     if ns.command == "run":
         return _run(ns)
+    if ns.command == "worker":
+        from streams.worker import worker_main
+
+        return worker_main(ns)
     if ns.command == "replay":
         from simulators.replay import replay_main
 

@@ -25,6 +25,7 @@ from patrol.incidents.parse import iter_csv
 from patrol.incidents.report import RejectionReport
 from patrol.incidents.schema import Incident
 from patrol.planning import SHIFTS, Shift, shift_bounds
+from patrol.policy import EmissionPolicy, PolicyConfig
 from patrol.routes import Route
 
 log = logging.getLogger("patrolstream.run")
@@ -110,6 +111,27 @@ def replay(
     if clock is not None and until is not None:
         end = datetime(until.year, until.month, until.day, 23, 59, 59, tzinfo=engine.tz)
         plan_due(clock, end)
+
+
+def replay_stream(
+    engine: Engine,
+    incidents: Iterable[Incident],
+    config: PolicyConfig | None = None,
+    *,
+    policy: EmissionPolicy | None = None,
+) -> list[Route]:
+    """Every route the streaming workers emit for ``incidents``, computed in one process.
+
+    The incidents are fed in the given order (the order of a district's partition) to the
+    same :class:`~patrol.policy.EmissionPolicy` the Faust agent runs: shift-start plans and
+    debounced revisions of the next shift, with their versions. For in-order input the
+    shift-start routes equal what :func:`replay` plans at each shift start.
+    """
+    policy = policy or EmissionPolicy(engine, config)
+    routes: list[Route] = []
+    for inc in incidents:
+        routes.extend(policy.process(inc).routes)
+    return routes
 
 
 def _shift_start(engine: Engine, day: date, shift: Shift) -> datetime:

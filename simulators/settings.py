@@ -7,9 +7,12 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from patrol.config import EngineConfig
+
+if TYPE_CHECKING:
+    from patrol.policy import PolicyConfig
 
 PREFIX = "PATROLSTREAM_"
 SAMPLE = Path(__file__).parent / "sample" / "chicago_2016-09_2016-10.csv.gz"
@@ -31,6 +34,31 @@ class Settings:
     min_incidents: int = 50
     broker: str = "kafka://localhost:9092"
     log_level: str = "WARNING"
+    # -- streaming workers (``patrolstream worker``, :mod:`streams`) ---------------------------
+    app_id: str = "patrolstream"
+    """Faust application id: the consumer group, and the prefix of the changelog topics."""
+    topic_prefix: str = ""
+    """Prepended to every topic name (``patrol.incidents.v1`` ...), e.g. to isolate tests."""
+    partitions: int = 4
+    """Partitions of the topics the worker creates (and of its tables)."""
+    replication_factor: int = 1
+    """Replication factor of the topics the worker creates."""
+    store: str = "auto"
+    """Table store: ``memory://``, ``rocksdb://`` (needs rocksdict), or ``auto`` (rocksdb when
+    rocksdict is installed, else memory)."""
+    replan_every: int = 25
+    """Re-plan a district's next shift after this many learned incidents (debounce)."""
+    material_m: float = 50.0
+    """A re-planned route is emitted only if a way-point moved farther than this (or the
+    way-points or expected incidents changed, see :mod:`patrol.policy`)."""
+    max_message_bytes: int = 65536
+    """Incident messages larger than this go to the dead-letter topic as ``oversized``."""
+    web_port: int = 0
+    """Port of the worker's web server (``/patrol/stats``); 0 = no web server."""
+    data_dir: str = ""
+    """Worker data folder (Faust state, RocksDB tables); default ``./<app_id>-data``."""
+    stats_interval_s: float = 30.0
+    """Seconds between the worker's ``stats`` log lines (0 = never)."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -59,3 +87,19 @@ class Settings:
             half_life_days=self.half_life_days,
             min_incidents=self.min_incidents,
         )
+
+    def policy_config(self) -> PolicyConfig:
+        """The emission policy these settings imply (see :mod:`patrol.policy`)."""
+        from patrol.policy import PolicyConfig
+
+        return PolicyConfig(replan_every=self.replan_every, material_m=self.material_m)
+
+    def store_url(self) -> str:
+        """The Faust table store URL, resolving ``auto``."""
+        if self.store != "auto":
+            return self.store
+        try:
+            import rocksdict  # noqa: F401
+        except ImportError:
+            return "memory://"
+        return "rocksdb://"

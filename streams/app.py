@@ -1,0 +1,388 @@
+"""The Faust application, thin over the engine: built by :func:`create_app`, never global.
+
+Topology (topic names in :mod:`streams.topics`)::
+
+    patrol.incidents.v1 ──► decode ──► patrol.incidents.dlq.v1   (bad input, with the reason)
+                              │
+                              └──► patrol.incidents.valid.v1 (key: placed district)
+                                        ──► learn ──► patrol.routes.v1 (key: district/shift)
+                                              │
+                                              └── table "district-history" (changelog-backed)
+
+``decode`` validates every message (size, JSON, fields, coordinates, dates, known district;
+no district: placed by point-in-polygon) and never crashes on bad input. It always re-keys
+the valid incident by its district, so the state agent sees each district's incidents on one
+partition, in order, whatever key the producer used.
+
+``learn`` runs :class:`patrol.policy.EmissionPolicy` over the engine. The source of truth is
+the ``district-history`` table, keyed ``<district>|<seq>``: one entry per incident that
+changed the district (the event, plus the cluster refits and the emissions it caused). Its
+changelog goes to the partition of the event being processed, i.e. the district's partition.
+After every rebalance each district is rebuilt lazily, on its first incident, by replaying its
+entries (:meth:`EmissionPolicy.restore <patrol.policy.EmissionPolicy.restore>`): the rebuilt
+state is bit-identical, so a restarted worker continues exactly where the changelog says.
+
+Delivery: at least once. A redelivered incident is a ``duplicate`` to the rebuilt revision log
+and changes nothing. Routes are sent and acknowledged *before* the history entry is written, so
+a route can be re-emitted after a crash, with the same version and content, but never lost;
+consumers key routes by ``route_id`` + ``version``. Both agents process each source partition
+in offset order, once per consumer generation, reading directly from Kafka what Faust's
+consumer skipped around a recovery (:mod:`streams.offsets`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+from faust.types import TP
+
+from patrol.engine import Engine
+from patrol.incidents.parse import parse_event
+from patrol.incidents.profile import load_profile
+from patrol.policy import EmissionPolicy
+from patrol.travel import make_provider
+from simulators.settings import Settings
+from streams import codec
+from streams.offsets import Admit, GapReader, OffsetTracker, faust_message
+from streams.topics import TopicNames, bootstrap_servers
+
+log = logging.getLogger("patrolstream.worker")
+
+HISTORY_TABLE = "district-history"
+"""Name of the table (its changelog topic is ``<app_id>-district-history-changelog``)."""
+
+METADATA_MAX_AGE_MS = 5000
+"""Consumer metadata refresh: a topic created after the worker joined is seen within this."""
+
+IDLE_CHECK_S = 5.0
+"""An agent idle this long while its partitions' highwater is ahead gets its messages again."""
+
+
+def history_key(district: str, seq: int) -> str:
+    """Table key of a district's ``seq``-th history entry.
+
+    Examples
+    --------
+    >>> history_key("8", 12)
+    '8|0000000012'
+    """
+    return f"{district}|{seq:010d}"
+
+
+def parse_history_key(key: str) -> tuple[str, int]:
+    """Inverse of :func:`history_key`."""
+    district, _, seq = key.rpartition("|")
+    return district, int(seq)
+
+
+@dataclass
+class WorkerStats:
+    """Counters of one worker since it started (``stats`` log lines, ``/patrol/stats``)."""
+
+    received: int = 0
+    valid: int = 0
+    dead_letters: Counter[str] = field(default_factory=Counter)
+    outcomes: Counter[str] = field(default_factory=Counter)
+    routes: int = 0
+    history_entries: int = 0
+    restored_districts: int = 0
+    restored_entries: int = 0
+    processing_errors: int = 0
+    rebalances: int = 0
+    redelivered: int = 0
+    repaired: int = 0
+    nudges: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready counters."""
+        return {k: dict(v) if isinstance(v, Counter) else v for k, v in vars(self).items()}
+
+
+class PatrolStreamApp:
+    """The Faust app with its topics, table and agents, over one engine.
+
+    Parameters
+    ----------
+    settings
+        Broker, app id, partitions, store, city, policy and engine parameters.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.topics = TopicNames.with_prefix(settings.topic_prefix)
+        self.profile = load_profile(settings.city)
+        options = {"osm_path": settings.osm_path} if settings.travel == "osm-road" else {}
+        self.engine = Engine(
+            self.profile, settings.engine_config(), make_provider(settings.travel, **options)
+        )
+        self.policy = EmissionPolicy(self.engine, settings.policy_config())
+        self.stats = WorkerStats()
+        self.gaps = GapReader(bootstrap_servers(settings.broker))
+        self._decoded = OffsetTracker()
+        self._learned = OffsetTracker()
+        self._generation = 0
+        self._seen_generation = 0
+        self._restored: set[str] = set()
+        self._index: dict[str, list[int]] | None = None
+        self.app = faust.App(
+            settings.app_id,
+            broker=settings.broker,
+            store=settings.store_url(),
+            topic_partitions=settings.partitions,
+            topic_replication_factor=settings.replication_factor,
+            web_enabled=settings.web_port > 0,
+            web_port=settings.web_port or 6066,
+            datadir=settings.data_dir or f"{settings.app_id}-data",
+            consumer_metadata_max_age_ms=METADATA_MAX_AGE_MS,
+            key_serializer="raw",
+            value_serializer="raw",
+            processing_guarantee="at_least_once",
+            autodiscover=False,
+        )
+        raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes}
+        raw["partitions"] = settings.partitions
+        self.incidents_topic = self.app.topic(self.topics.incidents, **raw)
+        self.valid_topic = self.app.topic(self.topics.valid, **raw)
+        self.dlq_topic = self.app.topic(self.topics.dlq, **raw)
+        self.routes_topic = self.app.topic(self.topics.routes, **raw)
+        self.history = self.app.Table(HISTORY_TABLE, key_type=str, partitions=settings.partitions)
+        self._register()
+
+    # -- wiring ----------------------------------------------------------------------------
+    def _register(self) -> None:
+        app = self.app
+
+        async def decode(stream: faust.StreamT[bytes]) -> None:
+            async for event in stream.events():
+                await self._in_order(self._decoded, event.message, self.handle_raw)
+
+        async def learn(stream: faust.StreamT[bytes]) -> None:
+            async for event in stream.events():
+                if self._generation != self._seen_generation:
+                    self._reset()
+                await self._in_order(self._learned, event.message, self.handle_valid)
+
+        app.agent(self.incidents_topic, name="decode")(decode)
+        app.agent(self.valid_topic, name="learn")(learn)
+
+        async def on_rebalance(sender: Any, *args: Any, **kwargs: Any) -> None:
+            self._generation += 1
+
+        async def on_assigned(sender: Any, assigned: Any = (), **kwargs: Any) -> None:
+            parts = sorted(f"{tp.topic}:{tp.partition}" for tp in assigned)
+            log.info("partitions assigned", extra={"partitions": parts})
+
+        async def on_shutdown(sender: Any, **kwargs: Any) -> None:
+            await self.gaps.close()
+            log.info("stats", extra={"stats": self.stats.to_dict()})
+
+        app.on_partitions_revoked.connect(on_rebalance)
+        app.on_partitions_assigned.connect(on_rebalance)
+        app.on_partitions_assigned.connect(on_assigned)
+        app.on_before_shutdown.connect(on_shutdown)
+
+        if self.settings.stats_interval_s > 0:
+
+            async def log_stats() -> None:
+                log.info("stats", extra={"stats": self.stats.to_dict()})
+
+            app.timer(self.settings.stats_interval_s)(log_stats)
+
+        async def watch_idle() -> None:
+            await self._nudge_idle()
+
+        app.timer(IDLE_CHECK_S / 2)(watch_idle)
+
+        async def stats_page(web: Any, request: Any) -> Any:
+            return web.json(self.stats.to_dict())
+
+        app.page("/patrol/stats")(stats_page)
+
+    async def _in_order(
+        self, tracker: OffsetTracker, msg: Any, handler: Callable[[Any], Awaitable[None]]
+    ) -> None:
+        """Run ``handler`` on ``msg`` in offset order (see :mod:`streams.offsets`)."""
+        tp = TP(msg.topic, msg.partition)
+        committed = getattr(self.app.consumer, "_committed_offset", {}).get(tp)
+        verdict, missing = tracker.admit(
+            self._generation, msg.topic, msg.partition, msg.offset, committed
+        )
+        if verdict is Admit.SKIP:
+            self.stats.redelivered += 1
+            return
+        tracker.busy = True
+        try:
+            await self._handle_in_order(tracker, msg, tp, missing, handler)
+        finally:
+            tracker.busy = False
+
+    async def _handle_in_order(
+        self,
+        tracker: OffsetTracker,
+        msg: Any,
+        tp: TP,
+        missing: int | None,
+        handler: Callable[[Any], Awaitable[None]],
+    ) -> None:
+        if missing is not None:
+            records = await self.gaps.read(msg.topic, msg.partition, missing, msg.offset)
+            log.warning(
+                "messages skipped by the consumer: read them directly",
+                extra={**dict(zip(("topic", "partition"), tp, strict=True)),
+                       "first": missing, "next": msg.offset, "found": len(records)},
+            )  # fmt: skip
+            for rec in records:
+                skipped = faust_message(rec, tp, self.app.consumer_generation_id)
+                await handler(skipped)
+                self.app.consumer.ack(skipped)  # lets Faust commit past it
+                tracker.processed(msg.topic, msg.partition, rec.offset)
+                self.stats.repaired += 1
+        await handler(msg)
+        tracker.processed(msg.topic, msg.partition, msg.offset)
+
+    async def _nudge_idle(self) -> None:
+        """Seek idle agents' partitions back to messages Faust never delivered."""
+        if not self.app.tables.recovery.completed.is_set():
+            return  # Faust positions the partitions itself at the end of a recovery
+        consumer = self.app.consumer
+        committed_of = getattr(consumer, "_committed_offset", {})
+        for tracker, topic in (
+            (self._decoded, self.topics.incidents),
+            (self._learned, self.topics.valid),
+        ):
+            if not tracker.idle(IDLE_CHECK_S):
+                continue
+            parts = {
+                (tp.topic, tp.partition): (committed_of.get(tp), consumer.highwater(tp))
+                for tp in consumer.assignment()
+                if tp.topic == topic
+            }
+            for t, partition, offset in tracker.behind(self._generation, parts):
+                log.warning(
+                    "idle agent behind its partition: seek back",
+                    extra={"topic": t, "partition": partition, "offset": offset},
+                )
+                self.stats.nudges += 1
+                await consumer.seek_wait({TP(t, partition): offset})
+                tracker.last_seen = time.monotonic()
+
+    # -- decode + validate -----------------------------------------------------------------
+    async def handle_raw(self, msg: Any) -> None:
+        """Validate one message of the incidents topic; forward it or dead-letter it."""
+        self.stats.received += 1
+        now = datetime.now(UTC)
+        result = codec.decode_incident(
+            msg.value,
+            self.profile,
+            self.engine.locator,
+            now=now,
+            max_bytes=self.settings.max_message_bytes,
+        )
+        if isinstance(result, codec.Rejection):
+            await self._dead_letter(result, msg, now)
+            return
+        self.stats.valid += 1
+        assert result.district is not None
+        await self.valid_topic.send(
+            key=result.district.encode(), value=codec.incident_value(result), force=True
+        )
+
+    async def _dead_letter(self, rejection: codec.Rejection, msg: Any, now: datetime) -> None:
+        self.stats.dead_letters[rejection.reason] += 1
+        where = {"topic": msg.topic, "partition": msg.partition, "offset": msg.offset}
+        log.info(
+            "dead letter", extra={"reason": rejection.reason, "field": rejection.field, **where}
+        )
+        value = codec.dead_letter(rejection, msg.value, key=msg.key, received_at=now, **where)
+        await self.dlq_topic.send(key=msg.key, value=value, force=True)
+
+    # -- district state --------------------------------------------------------------------
+    async def handle_valid(self, msg: Any) -> None:
+        """Learn one validated incident, emit the routes it makes due, record its history."""
+        district = msg.key.decode() if msg.key else "?"
+        try:
+            incident = parse_event(json.loads(msg.value), self.profile)
+            district = self.engine.district_of(incident)
+            self._ensure_restored(district)
+            step = self.policy.process(incident)
+        except Exception as exc:  # never let one message stop the worker
+            self.stats.processing_errors += 1
+            log.exception(
+                "processing failed",
+                extra={"district": district, "partition": msg.partition, "offset": msg.offset},
+            )
+            self._restored.discard(district)  # rebuilt from its history on the next incident
+            rejection = codec.Rejection("processing failed", None, f"{type(exc).__name__}: {exc}")
+            await self._dead_letter(rejection, msg, datetime.now(UTC))
+            return
+        self.stats.outcomes[step.outcome.value] += 1
+        for route in step.routes:
+            sent = await self.routes_topic.send(
+                key=codec.route_message_key(route), value=codec.route_value(route), force=True
+            )
+            await sent  # acknowledged before the history entry that records the emission
+            self.stats.routes += 1
+            extra = {"district": route.district, "date": route.date, "shift": route.shift}
+            log.info("route emitted", extra={**extra, "version": route.version})
+        if step.entry is not None and step.seq is not None:
+            self.history[history_key(step.district, step.seq)] = step.entry
+            self.stats.history_entries += 1
+
+    def _reset(self) -> None:
+        """After a rebalance: forget every district; each is rebuilt on its next incident."""
+        for district in list(self.policy.cursors):
+            self.policy.forget(district)
+        self.engine.districts.clear()
+        self._restored.clear()
+        self._index = None
+        self._seen_generation = self._generation
+        self.stats.rebalances += 1
+
+    def _ensure_restored(self, district: str) -> None:
+        if district in self._restored:
+            return
+        started = time.perf_counter()
+        if self._index is None:
+            self._index = self._scan()
+        seqs = self._index.pop(district, [])
+        entries = []
+        for expected, seq in enumerate(seqs, start=1):
+            if seq != expected:  # a hole: what follows was never committed, drop it
+                log.warning(
+                    "history gap", extra={"district": district, "expected": expected, "got": seq}
+                )
+                for stale in seqs[expected - 1 :]:
+                    del self.history[history_key(district, stale)]
+                break
+            entries.append(self.history[history_key(district, seq)])
+        n = self.policy.restore(district, entries)
+        self._restored.add(district)
+        if n:
+            self.stats.restored_districts += 1
+            self.stats.restored_entries += n
+            seconds = round(time.perf_counter() - started, 3)
+            log.info(
+                "district restored", extra={"district": district, "entries": n, "seconds": seconds}
+            )
+
+    def _scan(self) -> dict[str, list[int]]:
+        index: dict[str, list[int]] = {}
+        for key in list(self.history):
+            district, seq = parse_history_key(key)
+            index.setdefault(district, []).append(seq)
+        for seqs in index.values():
+            seqs.sort()
+        return index
+
+
+def create_app(settings: Settings) -> PatrolStreamApp:
+    """Build the worker's Faust application from ``settings``."""
+    return PatrolStreamApp(settings)

@@ -1,0 +1,161 @@
+"""The agents' handlers without a broker: the Faust table and topics replaced by fakes."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from patrol.engine import Engine
+from patrol.incidents.parse import read_csv
+from patrol.incidents.profile import CityProfile
+from patrol.travel import make_provider
+from simulators.embedded import replay_stream
+from simulators.settings import Settings
+from streams import codec
+from streams.app import PatrolStreamApp, create_app, history_key, parse_history_key
+
+
+@dataclass
+class FakeMessage:
+    key: bytes | None
+    value: bytes | None
+    topic: str = "in"
+    partition: int = 0
+    offset: int = 0
+
+
+class FakeTopic:
+    """Records what is sent; ``send`` returns an already delivered future, like Faust's."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[bytes | None, bytes]] = []
+
+    async def send(self, *, key: bytes | None, value: bytes, force: bool = False) -> Any:
+        assert force, "the worker sends immediately (at-least-once, no attachments)"
+        self.sent.append((key, value))
+        done = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+
+def offline_app(tmp_path: Path, **settings: Any) -> PatrolStreamApp:
+    s = Settings().override(app_id="offline", store="memory://", data_dir=str(tmp_path), **settings)
+    app = create_app(s)
+    app.history = {}  # type: ignore[assignment]  # a dict stands in for the table
+    app.routes_topic = FakeTopic()  # type: ignore[assignment]
+    app.valid_topic = FakeTopic()  # type: ignore[assignment]
+    app.dlq_topic = FakeTopic()  # type: ignore[assignment]
+    return app
+
+
+@pytest.fixture(scope="module")
+def incidents(slicer: Callable[[set[str], int], str], chicago: CityProfile) -> list[Any]:
+    batch = read_csv(io.StringIO(slicer({"008", "011"}, 4)), chicago)
+    return sorted(batch.incidents, key=lambda i: i.occurred_at)
+
+
+def rebalance(app: PatrolStreamApp) -> None:
+    app._generation += 1
+    app._reset()
+
+
+async def test_history_rebuilds_each_district_after_a_rebalance(
+    tmp_path: Path, incidents: list[Any], chicago: CityProfile
+) -> None:
+    app = offline_app(tmp_path)
+    s = app.settings
+    engine = Engine(chicago, s.engine_config(), make_provider(s.travel))
+    expected = [r.to_geojson() for r in replay_stream(engine, incidents, s.policy_config())]
+    half = len(incidents) // 2
+    for i, inc in enumerate(incidents):
+        if i == half:
+            entries = len(app.history)
+            rebalance(app)  # every district is rebuilt from the table on its next incident
+        await app.handle_valid(FakeMessage(inc.district.encode(), codec.incident_value(inc)))
+    sent = app.routes_topic.sent  # type: ignore[attr-defined]
+    assert [json.loads(v) for _, v in sent] == expected
+    assert app.stats.restored_entries == entries and app.stats.restored_districts == 2
+    assert app.stats.outcomes == {"new": len(incidents)}
+    keys = sorted(parse_history_key(k) for k in app.history)
+    assert keys == sorted((d, n) for d in ("8", "11") for n in range(1, 1 + sum(
+        1 for k in keys if k[0] == d)))  # fmt: skip
+
+    # A hole in a district's history (an entry never written): the rebuild stops before it,
+    # drops what follows, and the redelivered incidents fill it in again.
+    count_8 = sum(1 for d, _ in keys if d == "8")
+    del app.history[history_key("8", count_8 - 3)]
+    rebalance(app)
+    for inc in incidents[-60:]:
+        await app.handle_valid(FakeMessage(inc.district.encode(), codec.incident_value(inc)))
+    assert sum(1 for k in app.history if k.startswith("8|")) == count_8
+    assert app.stats.processing_errors == 0
+
+
+async def test_decode_forwards_valid_incidents_and_dead_letters_the_rest(
+    tmp_path: Path, incidents: list[Any]
+) -> None:
+    app = offline_app(tmp_path)
+    good = incidents[0]
+    await app.handle_raw(FakeMessage(None, json.dumps(good.to_event()).encode(), offset=1))
+    await app.handle_raw(FakeMessage(b"8", b"{not json", offset=2))
+    forwarded = app.valid_topic.sent  # type: ignore[attr-defined]
+    assert forwarded == [(good.district.encode(), codec.incident_value(good))]  # re-keyed
+    ((key, letter),) = app.dlq_topic.sent  # type: ignore[attr-defined]
+    doc = json.loads(letter)
+    assert (key, doc["reason"], doc["offset"], doc["topic"]) == (b"8", "malformed json", 2, "in")
+    assert app.stats.to_dict()["dead_letters"] == {"malformed json": 1}
+
+
+async def test_a_failing_message_is_dead_lettered_and_the_agent_goes_on(
+    tmp_path: Path, incidents: list[Any]
+) -> None:
+    app = offline_app(tmp_path)
+    await app.handle_valid(FakeMessage(b"8", b'{"id": "x"}'))  # not an incident
+    for inc in incidents[:5]:
+        await app.handle_valid(FakeMessage(inc.district.encode(), codec.incident_value(inc)))
+    assert app.stats.processing_errors == 1
+    assert app.stats.outcomes == {"new": 5}
+    ((_, letter),) = app.dlq_topic.sent  # type: ignore[attr-defined]
+    assert json.loads(letter)["reason"] == "processing failed"
+
+
+async def test_an_idle_agent_behind_its_partition_is_sought_back(tmp_path: Path) -> None:
+    from faust.types import TP
+
+    app = offline_app(tmp_path)
+    incidents_tp, valid_tp = TP(app.topics.incidents, 0), TP(app.topics.valid, 0)
+
+    class FakeConsumer:
+        def __init__(self) -> None:
+            self._committed_offset = {incidents_tp: 5, valid_tp: 3}
+            self.seeks: list[dict[Any, int]] = []
+
+        def assignment(self) -> set[Any]:
+            return {incidents_tp, valid_tp}
+
+        def highwater(self, tp: Any) -> int:
+            return {incidents_tp: 9, valid_tp: 3}[tp]  # 4 incidents never delivered
+
+        async def seek_wait(self, partitions: dict[Any, int]) -> None:
+            self.seeks.append(partitions)
+
+    consumer = FakeConsumer()
+    app.app.consumer = consumer  # type: ignore[assignment]
+    await app._nudge_idle()
+    assert consumer.seeks == []  # recovery not completed yet: Faust positions partitions
+    app.app.tables.recovery.completed.set()
+    await app._nudge_idle()
+    assert consumer.seeks == []  # not idle long enough
+    app._decoded.last_seen -= 60
+    app._learned.last_seen -= 60
+    await app._nudge_idle()
+    assert consumer.seeks == [{incidents_tp: 5}] and app.stats.nudges == 1
+    await app._nudge_idle()
+    assert len(consumer.seeks) == 1  # seeking counts as activity: no repeat right away
