@@ -29,6 +29,9 @@ class EngineConfig:
         When the clusters are re-chosen: after this much event time or relative change of mass.
     min_incidents
         A district is planned only once it has seen this many incidents (warm-up).
+    district_tolerance_m
+        An incident farther than this outside its recorded district is re-placed by its
+        coordinates.
     retention_days
         How long an incident id is remembered for revisions; older arrivals are dropped as late.
     planner
@@ -46,6 +49,7 @@ class EngineConfig:
     refit_days: float = 7.0
     refit_growth: float = 0.25
     min_incidents: int = 50
+    district_tolerance_m: float = 500.0
     retention_days: float = 365.0
     planner: str = "cpspa"
     return_to_station: bool = False

@@ -120,8 +120,25 @@ class Engine:
 
     # -- ingest ---------------------------------------------------------------------------
     def district_of(self, incident: Incident) -> str:
-        """The incident's district, placed by point-in-polygon (or grid) when it has none."""
-        return incident.district or self.locator.locate(incident.latitude, incident.longitude)
+        """The district whose state learns the incident.
+
+        The recorded district, unless the incident has none, names an unknown district, or lies
+        more than ``district_tolerance_m`` outside that district's boundary (about 1.5 % of
+        Chicago's rows disagree with their coordinates, mostly on the boundary street itself;
+        a few are kilometres away and would put a patrol way-point in another district): then
+        the district is placed by point-in-polygon (or the grid cell of a city without
+        districts).
+        """
+        lat, lon = incident.latitude, incident.longitude
+        recorded = incident.district
+        loc = self.locator
+        if recorded is None:
+            return loc.locate(lat, lon)
+        if loc.kind != "districts" or loc.locate_exact(lat, lon) == recorded:
+            return recorded
+        if loc.distance_m(recorded, lat, lon) <= self.config.district_tolerance_m:
+            return recorded
+        return loc.locate(lat, lon)
 
     def observe(self, incident: Incident) -> Observation:
         """Project an incident for the learners (metres, days, local weekly slot)."""

@@ -217,6 +217,27 @@ class AreaLocator:
         dist = shapely.distance(self._geom_array[list(cands)], Point(lon, lat))
         return cands[int(np.argmin(dist))]
 
+    def distance_m(self, area_id: str, lat: float, lon: float) -> float:
+        """Lower bound of the distance in metres from a point to a district (0 inside).
+
+        Degrees are turned into metres at the east-west scale of the point's latitude, the
+        shorter of the two axes, so the result never overstates the distance. ``inf`` for an
+        unknown district or when the profile has no district boundaries.
+
+        Examples
+        --------
+        >>> from patrol.incidents.profile import load_profile
+        >>> loc = AreaLocator(load_profile("chicago"))
+        >>> loc.distance_m("1", 41.8583725929, -87.627356171)  # the 1st district's station
+        0.0
+        >>> 10_000 < loc.distance_m("16", 41.8583725929, -87.627356171) < 30_000
+        True
+        """
+        if self.kind != "districts" or normalise_code(area_id) not in self._ids:
+            return math.inf
+        deg = float(self.geometry(area_id).distance(Point(lon, lat)))
+        return deg * 111_320.0 * math.cos(math.radians(lat))
+
     def areas(self) -> list[str]:
         """Known area ids: the districts, the grid cells covering the bbox, or ``["city"]``."""
         if self.kind == "districts":

@@ -181,3 +181,20 @@ def test_no_double_count_under_any_revision_sequence(
     st8 = eng.districts["8"]
     assert st8.model.n_incidents == len({e[0] for e in events})
     assert st8.model.table.n_observations == st8.model.n_incidents
+
+
+def test_a_recorded_district_far_from_the_coordinates_is_corrected(chicago: CityProfile) -> None:
+    t = datetime(2016, 9, 1, 12, tzinfo=chicago.zone)
+    eng = Engine(chicago)
+    station1 = (41.8583725929, -87.627356171)  # 1718 S State St, inside district 1
+    # recorded as district 16 (the far north-west): re-placed where it happened
+    assert eng.district_of(Incident("a", t, *station1, district="16")) == "1"
+    # recorded correctly, or a boundary-street incident a few metres outside: kept
+    assert eng.district_of(Incident("b", t, *station1, district="1")) == "1"
+    polygon = eng.locator.geometry("1")
+    _minx, miny, maxx, maxy = polygon.bounds
+    just_out = (miny + (maxy - miny) / 2, maxx + 0.002)  # ~165 m east of the east edge
+    assert eng.locator.locate_exact(*just_out) != "1"
+    assert eng.district_of(Incident("c", t, *just_out, district="1")) == "1"
+    # an unknown district id is placed by the coordinates too
+    assert eng.district_of(Incident("d", t, *station1, district="99")) == "1"
