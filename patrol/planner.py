@@ -4,6 +4,10 @@ The assembly follows the paper's sequence (seed 004, section 5, Figure 5): way-p
 (phase 3) -> distance and time matrices M_d, M_t from a travel provider (phase 4) -> the
 probability matrix M_p for the shift's hours (Algorithm 1) -> the order of the way-points
 (phase 5, Algorithm 2, or a baseline order) -> a :class:`patrol.routes.Route`.
+
+Beyond the paper, :func:`plan_team` plans several units over candidate sites from any forecaster
+with the optimising planner (:mod:`patrol.planning.optimizer`), and :func:`team_routes` turns
+its plan into one :class:`~patrol.routes.Route` per unit with the same assembly.
 """
 
 from __future__ import annotations
@@ -24,6 +28,10 @@ from patrol.model import DistrictModel
 from patrol.planning import (
     PlanOrder,
     Shift,
+    Sites,
+    SolverOptions,
+    TeamPlan,
+    optimise_routes,
     order_cpspa,
     order_nearest,
     order_random,
@@ -102,12 +110,126 @@ def plan_route(
         rate=rate,
         order=order,
         travel=travel,
-        config=config,
+        planner=config.planner,
         version=version,
         generated_at=generated_at,
         unit=unit,
         model_info={"k": clustering.k, "clusters_fitted_at": clustering.fitted_at},
     )
+
+
+def plan_team(
+    *,
+    district: str,
+    sites: Sites,
+    station: LatLon,
+    day: date,
+    shift: Shift,
+    tz: ZoneInfo,
+    projection: LocalProjection,
+    travel: TravelProvider,
+    version: int,
+    generated_at: datetime,
+    units: int = 1,
+    dwell_s: float = 900.0,
+    options: SolverOptions | None = None,
+) -> tuple[TeamPlan, list[Route]]:
+    """Plan ``units`` routes over candidate ``sites`` with the optimising planner.
+
+    The sites (metres on ``projection``, risk per hour of the shift from any forecaster, see
+    :func:`patrol.planning.select_sites`) and the station become the nodes of the provider's
+    matrices at the shift's first hour, as in :func:`plan_route`; the order comes from
+    :func:`patrol.planning.optimise_routes` and each unit's route from :func:`team_routes`.
+    """
+    start, _ = shift_bounds(day, shift, tz)
+    hours = shift_local_hours(day, shift, tz)
+    if sites.risk.shape[1] != len(hours):
+        raise ValueError(f"sites.risk has {sites.risk.shape[1]} hours, the shift {len(hours)}")
+    points: list[LatLon] = [
+        station,
+        *(projection.inverse(float(x), float(y)) for x, y in zip(sites.x, sites.y, strict=True)),
+    ]
+    matrix = travel.matrix(points, hour=hours[0])
+    plan = optimise_routes(
+        matrix.distance_m,
+        matrix.time_s,
+        sites.risk,
+        units=units,
+        budget_s=shift_duration_s(day, shift, tz),
+        dwell_s=dwell_s,
+        options=options,
+    )
+    routes = team_routes(
+        district=district,
+        day=day,
+        shift=shift,
+        start=start,
+        points=points,
+        risk=sites.risk,
+        plan=plan,
+        travel=travel,
+        version=version,
+        generated_at=generated_at,
+        model_info={"sites": len(points) - 1, "units": units, "dwell_s": dwell_s},
+    )
+    return plan, routes
+
+
+def team_routes(
+    *,
+    district: str,
+    day: date,
+    shift: Shift,
+    start: datetime,
+    points: list[LatLon],
+    risk: npt.NDArray[np.float64],
+    plan: TeamPlan,
+    travel: TravelProvider,
+    version: int,
+    generated_at: datetime,
+    planner: str = "optimizer",
+    model_info: dict[str, Any] | None = None,
+) -> list[Route]:
+    """One :class:`Route` per unit of an optimised :class:`~patrol.planning.optimizer.TeamPlan`.
+
+    Parameters
+    ----------
+    points
+        ``[station, *sites]`` as (latitude, longitude), the nodes of the plan's matrices.
+    risk
+        ``(n_sites, n_hours)`` expected incidents near each site per hour of the shift (the
+        optimiser's input). A way-point's ``probability`` is its share of the sites' risk in
+        the hour of its ETA and its ``cluster`` the site's index; ``expected_incidents`` is
+        the unit's value (incidents covered in time, see :mod:`patrol.planning.exact`).
+    """
+    n_hours = risk.shape[1]
+    rate = np.zeros((n_hours, len(points)))
+    rate[:, 1:] = risk.T
+    total = rate.sum(axis=1, keepdims=True)
+    prob = np.divide(rate, total, out=np.zeros_like(rate), where=total > 0)
+    n_sites = len(points) - 1
+    return [
+        _route(
+            district=district,
+            day=day,
+            shift=shift,
+            start=start,
+            points=points,
+            cands_cluster=np.arange(n_sites, dtype=np.int64),
+            cand_rules=["risk"] * n_sites,
+            prob=prob,
+            rate=rate,
+            order=order,
+            travel=travel,
+            planner=planner,
+            version=version,
+            generated_at=generated_at,
+            unit=unit,
+            model_info=dict(model_info or {}),
+            expected_incidents=value,
+        )
+        for unit, (order, value) in enumerate(zip(plan.orders, plan.unit_values, strict=True), 1)
+    ]
 
 
 def _route(
@@ -123,13 +245,18 @@ def _route(
     rate: npt.NDArray[np.float64],
     order: PlanOrder,
     travel: TravelProvider,
-    config: EngineConfig,
+    planner: str,
     version: int,
     generated_at: datetime,
     unit: int,
     model_info: dict[str, Any],
+    expected_incidents: float | None = None,
 ) -> Route:
-    """Assemble the :class:`Route` (way-points, ETAs, drawn path, totals)."""
+    """Assemble the :class:`Route` (way-points, ETAs, drawn path, totals).
+
+    ``expected_incidents`` defaults to the expected incidents of the shift's hours at the
+    visited way-points (``rate`` summed, each way-point once).
+    """
     n_hours = prob.shape[0]
     waypoints = []
     for seq, (node, arrival, leg_d, leg_t) in enumerate(
@@ -159,20 +286,22 @@ def _route(
         path.extend(travel.path(points[a], points[b])[1:])
     if len(path) == 1:
         path.append(points[0])
-    visited = [n for n in order.order if n != 0]
+    visited = sorted({n for n in order.order if n != 0})
+    if expected_incidents is None:
+        expected_incidents = float(rate[:, visited].sum())
     return Route(
         district=district,
         shift=shift.label,
         date=day.isoformat(),
         unit=unit,
         version=version,
-        planner=config.planner,
+        planner=planner,
         generated_at=generated_at,
         start=points[0],
         waypoints=tuple(waypoints),
         path=tuple(path),
         total_distance_m=float(order.total_distance_m),
         total_time_s=float(order.total_time_s),
-        expected_incidents=float(rate[:, visited].sum()),
+        expected_incidents=expected_incidents,
         model={"engine": __version__, "travel": travel.name, **model_info},
     )

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=1
 port="${PATROLSTREAM_KAFKA_PORT:-9092}"
 export PATROLSTREAM_KAFKA_BOOTSTRAP="localhost:${port}"
-python -m pip install -q -e '.[stream,dev]'
+python -m pip install -q -e '.[stream,dev,train,optimize]'
 python -m streams.kafka_local start --port "$port" --controller-port "$((port + 1))"
 trap 'python -m streams.kafka_local stop --port "$port" >/dev/null 2>&1 || true' EXIT
 ruff check .

@@ -1,7 +1,8 @@
 """``patrolstream``: the one command-line entry point.
 
 Sub-commands: ``run`` (the embedded mode), ``worker`` (a Faust worker), ``replay`` (incidents
-into Kafka), ``routes`` (print live routes) and ``kafka`` (the local development broker).
+into Kafka), ``routes`` (print live routes), ``train-arrest`` (the arrest models),
+``backtest hotspots|routes`` (forecast and route evaluation) and ``kafka`` (the local broker).
 Settings come from flags or ``PATROLSTREAM_*`` environment variables (:mod:`simulators.settings`).
 """
 
@@ -158,6 +159,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     follow.add_routes_arguments(ro)
 
+    from models.arrest import cli as arrest_cli
+    from simulators import backtest, route_backtest
+
+    ta = sub.add_parser(
+        "train-arrest",
+        help="train the arrest models (scikit-learn; PyTorch when installed), export to ONNX",
+        description=arrest_cli.DESCRIPTION,
+        epilog=arrest_cli.EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    arrest_cli.add_train_arguments(ta)
+
+    bsub = backtest.add_backtest_arguments(sub)
+    br = bsub.add_parser(
+        "routes",
+        help="route coverage of every planner on real days (paper, baselines, optimiser, oracle)",
+        description=route_backtest.DESCRIPTION,
+        epilog=route_backtest.EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    route_backtest.add_route_backtest_arguments(br)
+
     kafka = sub.add_parser(
         "kafka",
         help="start, stop or check the local Kafka broker (KRaft) used for development/tests",
@@ -242,6 +265,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         from simulators.follow import routes_main
 
         return routes_main(ns)
+    if ns.command == "train-arrest":
+        from models.arrest.cli import train_main
+
+        return train_main(ns)
+    if ns.command == "backtest":
+        if ns.backtest_command == "routes":
+            from simulators.route_backtest import route_backtest_main
+
+            return route_backtest_main(ns)
+        from simulators.backtest import backtest_main
+
+        return backtest_main(ns)
     return 2
 
 
