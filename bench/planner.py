@@ -1,9 +1,10 @@
 """Optimising planner benchmark: solve time at stream scale and the gap to the exact optimum.
 
 On real Chicago incidents (../shared/data when present, else the bundled two-month sample), for
-every district and the three shifts of one day, candidate sites come from the stand-in
-forecaster (:func:`patrol.planning.history_risk`, :func:`patrol.planning.select_sites`) and the
-street-grid travel matrix, as in the route backtest. Measured:
+every district and the three shifts of one day, candidate sites come from decayed counts
+(:func:`patrol.planning.history_risk`, :func:`patrol.planning.select_sites`) and the street-grid
+travel matrix, as in the route backtest (whose forecaster only rescales the risk: the instances
+have the same size and shape). Measured:
 
 * time of :func:`patrol.planning.optimise_routes` for 25 sites and 3 units (goal <= 200 ms per
   plan, the stream's budget) and for 25 sites and 1 unit; time of the whole

@@ -12,14 +12,29 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
+import os
 import sys
 from collections.abc import Sequence
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from simulators.route_report import markdown, plot_route_backtest, text_table
+
+__all__ = [
+    "DESCRIPTION",
+    "EPILOG",
+    "add_route_backtest_arguments",
+    "breakdown",
+    "forecaster_effect",
+    "goal",
+    "main",
+    "markdown",
+    "plot_route_backtest",
+    "route_backtest_main",
+    "sample_days",
+    "text_table",
+]
 
 DESCRIPTION = """\
 Backtest patrol routes: for each district, shift and day in --from..--to, plan every planner's
@@ -32,28 +47,13 @@ route km and minutes. Intervals: percentile bootstrap over days."""
 EPILOG = """\
 planners: cpspa (the paper's pipeline: elbow k, KDE/regression way-points, fuzzy order),
 nearest and random (same way-points, other orders), optimizer (OR-Tools team orienteering over
-the highest-risk sites), oracle (a ceiling: way-points on the shift's actual incidents).
+the highest-risk sites of the best hotspot forecaster, ours-boosted), optimizer-counts (the same
+over decayed counts alone; not run by default), oracle (a ceiling: way-points on the shift's
+actual incidents).
 
 example (train up to 2015, evaluate 6 weeks spread over 2016):
   patrolstream backtest routes --data chicago_2015*.csv.gz chicago_2016*.csv.gz \\
       --from 2016-01-01 --to 2016-12-31 --sample-weeks 6 --out route-backtest"""
-
-PLANNER_LABELS = {
-    "cpspa": "CPSPA (paper pipeline)",
-    "nearest": "nearest-neighbour order",
-    "random": "random order",
-    "optimizer": "optimising planner",
-    "oracle": "oracle (sees the shift)",
-}
-
-
-SHORT_LABELS = {
-    "cpspa": "CPSPA\n(paper)",
-    "nearest": "nearest-\nneighbour",
-    "random": "random\norder",
-    "optimizer": "optimiser",
-    "oracle": "oracle\n(ceiling)",
-}
 
 
 def _date(text: str) -> date:
@@ -72,7 +72,7 @@ def _positive_int(text: str) -> int:
 
 def add_route_backtest_arguments(p: argparse.ArgumentParser) -> None:
     """Add the options of ``patrolstream backtest routes`` to ``p`` (every one has a help)."""
-    from patrol.evaluation.route_backtest import PLANNERS
+    from patrol.evaluation.route_backtest import DEFAULT_PLANNERS, PLANNERS, RISKS
 
     def opt(flag: str, help: str, **kw: Any) -> None:
         p.add_argument(flag, help=help, **kw)
@@ -92,15 +92,20 @@ def add_route_backtest_arguments(p: argparse.ArgumentParser) -> None:
         nargs="+", metavar="ID")
     opt("--units", "patrol units per district for the optimising planner (default 1)",
         type=_positive_int, default=1, metavar="N")
-    opt("--planners", "planners to compare (default: all)",
-        nargs="+", choices=PLANNERS, default=list(PLANNERS))
+    opt("--planners", f"planners to compare (default: {' '.join(DEFAULT_PLANNERS)})",
+        nargs="+", choices=PLANNERS, default=list(DEFAULT_PLANNERS))
+    opt("--risk", "risk behind the optimizer's sites: boosted (the best hotspot forecaster's "
+        "level per 150 m cell, spread by decayed counts; default) or counts (decayed counts)",
+        choices=RISKS, default="boosted")
+    opt("--retrain-days", "refit the forecaster when its fit is this old (default 91)",
+        type=float, default=91.0, metavar="DAYS")
     opt("--dwell-min", "the optimiser's patrol stop at each site, minutes (default 15)",
         type=float, default=15.0, metavar="MIN")
     opt("--sites", "candidate sites per unit offered to the optimiser (default 25)",
         type=_positive_int, default=25, metavar="N")
-    opt("--half-life-days", "decay of the optimiser's stand-in risk counts (default 365)",
+    opt("--half-life-days", "decay of the optimiser's risk counts (default 365)",
         type=float, default=365.0, metavar="DAYS")
-    opt("--week-share", "weight of same-weekday counts in the stand-in risk (default 0.5)",
+    opt("--week-share", "weight of same-weekday counts in the risk (default 0.5)",
         type=float, default=0.5, metavar="W")
     opt("--time-limit-ms", "cap on the optimiser's OR-Tools search per plan (default 100)",
         type=float, default=100.0, metavar="MS")
@@ -142,6 +147,9 @@ def sample_days(first: date, last: date, weeks: int) -> list[date]:
 
 def route_backtest_main(ns: argparse.Namespace) -> int:
     """Run ``patrolstream backtest routes`` with parsed arguments; returns the exit code."""
+    import platform
+    import time
+
     from tqdm import tqdm
 
     from patrol.config import EngineConfig
@@ -166,13 +174,15 @@ def route_backtest_main(ns: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    cpu0 = time.process_time()
     profile = load_profile(ns.city)
     locator = locator_for(profile)
     report = RejectionReport()
     incidents = []
     for path in ns.data:
-        rows = iter_csv(path, profile, report, locator=locator)
-        incidents.extend(tqdm(rows, desc=f"read {path.name}", unit=" rows", disable=ns.no_progress))
+        parsed = iter_csv(path, profile, report, locator=locator)
+        bar = tqdm(parsed, desc=f"read {path.name}", unit=" rows", disable=ns.no_progress)
+        incidents.extend(bar)
     incidents.sort(key=lambda i: i.occurred_at)
     shifts = [s for s in SHIFTS if not ns.shifts or s.label in ns.shifts]
     slots = [(d, s) for d in days for s in shifts]
@@ -183,6 +193,8 @@ def route_backtest_main(ns: argparse.Namespace) -> int:
         sites_per_unit=ns.sites,
         half_life_days=ns.half_life_days,
         week_share=ns.week_share,
+        risk=ns.risk,
+        retrain_days=ns.retrain_days,
         engine=EngineConfig(),
         solver=SolverOptions(time_limit_s=ns.time_limit_ms / 1000.0),
     )
@@ -203,7 +215,7 @@ def route_backtest_main(ns: argparse.Namespace) -> int:
     summary = summarise(
         rows, config.planners, reference=reference, n_boot=ns.bootstrap, seed=ns.seed
     )
-    result = {
+    result: dict[str, Any] = {
         "command": "patrolstream backtest routes",
         "data": [p.name for p in ns.data],
         "rows_rejected": report.total,
@@ -220,6 +232,12 @@ def route_backtest_main(ns: argparse.Namespace) -> int:
         "goal": goal(summary),
         "by_district": breakdown(rows, config.planners, "district"),
         "by_shift": breakdown(rows, config.planners, "shift"),
+        "forecaster_vs_counts": forecaster_effect(rows, config.planners, ns.bootstrap, ns.seed),
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "cpu_s": round(time.process_time() - cpu0, 1),
+        },
         **({} if ns.no_rows else {"rows": rows}),
     }
     ns.out.mkdir(parents=True, exist_ok=True)
@@ -259,6 +277,26 @@ def breakdown(rows: list[dict[str, Any]], planners: Sequence[str], key: str) -> 
     return out
 
 
+def forecaster_effect(
+    rows: list[dict[str, Any]], planners: Sequence[str], n_boot: int, seed: int
+) -> dict[str, float] | None:
+    """Incidents covered in time by ``optimizer`` over ``optimizer-counts`` (same shifts), with
+    its bootstrap interval over days: what the forecaster's level adds to the sites."""
+    from patrol.evaluation.coverage import summarise
+
+    if "optimizer" not in planners or "optimizer-counts" not in planners:
+        return None
+    out = summarise(
+        rows,
+        ["optimizer-counts", "optimizer"],
+        reference="optimizer-counts",
+        n_boot=n_boot,
+        seed=seed,
+    )
+    ratio: dict[str, float] = out["ratios"]["optimizer"]
+    return ratio
+
+
 def goal(summary: dict[str, Any], target: float = 2.0) -> dict[str, Any]:
     """Issue 6's goal: the optimiser covers at least ``target`` times CPSPA's incidents in time."""
     r = summary.get("ratios", {}).get("optimizer")
@@ -282,6 +320,9 @@ def _config_dict(config: Any, ns: argparse.Namespace) -> dict[str, Any]:
         "radius_m": config.radius_m,
         "half_life_days": config.half_life_days,
         "week_share": config.week_share,
+        "risk": config.risk,
+        "forecaster": "ours-boosted" if config.uses_forecaster else None,
+        "retrain_days": config.retrain_days,
         "time_limit_ms": ns.time_limit_ms,
         "travel": ns.travel,
         "engine": config.engine.to_dict(),
@@ -292,135 +333,6 @@ def _config_dict(config: Any, ns: argparse.Namespace) -> dict[str, Any]:
 
 def _natural(s: str) -> tuple[int, str]:
     return (int(s), s) if s.isdigit() else (10**9, s)
-
-
-def _share(v: dict[str, float], pct: bool = True) -> str:
-    k, f = (100.0, ".1f") if pct else (1.0, ".2f")
-    if math.isnan(v["low"]):
-        return f"{v['value'] * k:{f}}"
-    return f"{v['value'] * k:{f}} [{v['low'] * k:{f}}, {v['high'] * k:{f}}]"
-
-
-def _table_rows(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    header = [
-        "planner",
-        "covered in time %",
-        "spatial %",
-        "in presence %",
-        "per km",
-        "km",
-        "min",
-        "way-pts",
-        "x CPSPA (in time)",
-    ]
-    rows = []
-    for name, p in summary["planners"].items():
-        ratio = summary["ratios"].get(name)
-        rows.append(
-            [
-                name,
-                _share(p["in_time"]),
-                _share(p["spatial"]),
-                _share(p["in_presence"]),
-                f"{p['in_time_per_km']['value']:.3f}",
-                f"{p['mean_km']:.1f}",
-                f"{p['mean_minutes']:.0f}",
-                f"{p['mean_waypoints']:.1f}",
-                "1"
-                if name == summary["reference"]
-                else (_share(ratio, pct=False) if ratio else ""),
-            ]
-        )
-    return header, rows
-
-
-def text_table(summary: dict[str, Any]) -> str:
-    """The summary as a plain-text table."""
-    header, rows = _table_rows(summary)
-    cells = [header, *rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    head = (
-        f"{summary['district_shifts']} district-shifts on {summary['days']} days; "
-        f"{int(summary['level'] * 100)}% bootstrap intervals over days"
-    )
-    return head + "\n" + "\n".join(lines)
-
-
-def markdown(result: dict[str, Any]) -> str:
-    """A Markdown section with the sample, the table and the goal."""
-    s, sample = result["summary"], result["sample"]
-    header, rows = _table_rows(s)
-    lines = [
-        "## Route coverage backtest",
-        "",
-        f"Data: {', '.join(result['data'])}. Evaluated {s['district_shifts']} district-shifts "
-        f"on {s['days']} days ({sample['from']}..{sample['to']}, sample_weeks="
-        f"{sample['sample_weeks']}), shifts {', '.join(sample['shifts'])}, districts "
-        f"{', '.join(sample['districts'])}; every shift planned only from incidents before it. "
-        f"Optimiser: {result['config']['units']} unit(s), "
-        f"{result['config']['dwell_min']:g} min stops, "
-        f"{result['config']['sites_per_unit']} sites per unit. Shares pool all district-shifts "
-        f"(covered / incidents); brackets: {int(s['level'] * 100)}% bootstrap over days.",
-        "",
-        "| " + " | ".join(header) + " |",
-        "|" + "---|" * len(header),
-        *("| " + " | ".join(r) + " |" for r in rows),
-        "",
-    ]
-    g = result["goal"]
-    if g["ratio"] is not None:
-        lines += [
-            f"Goal (issue 6): optimiser >= {g['target']:g}x CPSPA's incidents covered in time: "
-            f"**{g['ratio']:.2f}x** [{g['low']:.2f}, {g['high']:.2f}], "
-            f"{'met' if g['met'] else 'not met'}.",
-            "",
-        ]
-    return "\n".join(lines)
-
-
-def plot_route_backtest(result: dict[str, Any], out: Path) -> Path:
-    """Two panels: pooled coverage per planner with intervals; per-shift coverage in time.
-
-    Headless Agg on a bare :class:`~matplotlib.figure.Figure` (no pyplot state).
-    """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    summary = result["summary"]
-    names = list(summary["planners"])
-    fig = Figure(figsize=(12.0, 4.8), dpi=120)
-    FigureCanvasAgg(fig)
-    left, right = fig.subplots(1, 2)
-    xs = np.arange(len(names))
-    for offset, measure, label, style in (
-        (-0.27, "in_time", "covered in time", {"color": "#4363d8"}),
-        (0.0, "spatial", "spatial (any time)", {"color": "#9ecae1"}),
-        (0.27, "in_presence", "in presence", {"color": "#f58231"}),
-    ):
-        v = [summary["planners"][n][measure] for n in names]
-        mid = np.array([x["value"] for x in v]) * 100
-        err = np.abs(np.array([[x["low"], x["high"]] for x in v]).T * 100 - mid)
-        left.bar(xs + offset, mid, width=0.27, label=label, **style)
-        left.errorbar(xs + offset, mid, yerr=err, fmt="none", ecolor="black", capsize=3, lw=1)
-    left.set_xticks(xs, [SHORT_LABELS.get(n, n) for n in names], fontsize=8)
-    left.set_ylabel("% of the shift's incidents within 250 m")
-    left.set_title("Pooled coverage, 95% bootstrap interval over days", fontsize=10)
-    left.legend(fontsize=8, loc="upper left")
-    per: dict[str, list[float]] = {n: [] for n in names}
-    for r in result["rows"]:
-        if r["planner"] in per and r["incidents"] > 0:
-            per[r["planner"]].append(100.0 * r["in_time"] / r["incidents"])
-    right.boxplot([per[n] for n in names], showmeans=True, widths=0.6)
-    right.set_xticks(xs + 1, [SHORT_LABELS.get(n, n) for n in names], fontsize=8)
-    right.set_ylabel("coverage in time per district-shift, %")
-    right.set_title(
-        f"{summary['district_shifts']} district-shifts, {summary['days']} days", fontsize=10
-    )
-    fig.tight_layout()
-    fig.savefig(out)
-    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -10,12 +10,21 @@ the shift. Planners, all on the same district-shifts:
   (elbow-chosen k, KDE / regression way-points, fuzzy Algorithm 2 order);
 * ``nearest`` and ``random`` - the same way-points, nearest-neighbour and random order
   (:func:`patrol.planner.plan_route` with the other orderers);
-* ``optimizer`` - :func:`patrol.planner.plan_team`: sites from the stand-in forecaster
-  :func:`patrol.planning.history_risk` and :func:`patrol.planning.select_sites`, routes of
+* ``optimizer`` - :func:`patrol.planner.plan_team`: sites (:func:`patrol.planning.select_sites`)
+  from the best hotspot forecaster of docs/backtest.md, ``ours-boosted``
+  (:class:`patrol.forecast.BoostedCells`): its expected count per 150 m cell for the week from
+  the day's local midnight, spread over 50 m cells and the shift's hours by decayed counts
+  (:func:`patrol.planning.relevel_risk`, :func:`patrol.planning.history_risk`); routes of
   ``units`` units by :func:`patrol.planning.optimise_routes`;
+* ``optimizer-counts`` - the same without the forecaster (decayed counts alone), to measure
+  what the forecaster adds;
 * ``oracle`` - a ceiling that sees the future: way-points on the shift's actual incidents
   (skipping those within the radius of an earlier one), driven in time order from the station
   without dwell, within the shift.
+
+No look-ahead: the engine plans from what it ingested before the shift's start, the other
+planners read the district's incidents strictly before it, and the forecaster learns only
+incidents before the day's midnight (:class:`patrol.forecast.LookAheadError` otherwise).
 
 Pure: no I/O and no clock; the caller reads files and reports progress (``on_slot``).
 """
@@ -38,6 +47,7 @@ from patrol.evaluation.coverage import (
     coverage,
     visits_from_route,
 )
+from patrol.evaluation.route_forecast import ForecastLevel, forecast_levels
 from patrol.incidents.profile import CityProfile
 from patrol.incidents.schema import Incident
 from patrol.planner import plan_route, plan_team
@@ -46,6 +56,7 @@ from patrol.planning import (
     Shift,
     SolverOptions,
     history_risk,
+    relevel_risk,
     select_sites,
     shift_bounds,
     shift_duration_s,
@@ -55,8 +66,21 @@ from patrol.planning import (
 from patrol.routes import Route
 from patrol.travel.base import LatLon, TravelProvider
 
-PLANNERS: tuple[str, ...] = ("cpspa", "nearest", "random", "optimizer", "oracle")
+PLANNERS: tuple[str, ...] = (
+    "cpspa",
+    "nearest",
+    "random",
+    "optimizer",
+    "optimizer-counts",
+    "oracle",
+)
 """Every planner the backtest knows, in report order."""
+
+DEFAULT_PLANNERS: tuple[str, ...] = ("cpspa", "nearest", "random", "optimizer", "oracle")
+"""The planners compared by default (issue 6, part 2)."""
+
+RISKS: tuple[str, ...] = ("boosted", "counts")
+"""Where the ``optimizer`` planner's risk comes from (``optimizer-counts`` always uses counts)."""
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -68,7 +92,7 @@ class RouteBacktestConfig:
     Attributes
     ----------
     planners : tuple of str
-        Subset of :data:`PLANNERS`.
+        Subset of :data:`PLANNERS` (default :data:`DEFAULT_PLANNERS`).
     units : int
         Units per district for the optimiser (the others plan one route).
     dwell_s : float
@@ -78,20 +102,30 @@ class RouteBacktestConfig:
     radius_m : float
         Coverage radius, also the sites' disc.
     half_life_days, week_share : float
-        The stand-in forecaster's decay and same-weekday weight (:func:`history_risk`).
+        Decay and same-weekday weight of the decayed counts (:func:`history_risk`), and the
+        decay of the counts level the forecaster's level replaces (:func:`weekly_counts`).
+    risk : str
+        ``"boosted"`` (the forecaster's level, default) or ``"counts"`` for ``optimizer``.
+    forecast_cell_m, forecast_origins, retrain_days : float, int, float
+        The forecaster's cell (150 m, as in the hotspot backtest), its training origins (weeks)
+        and how old its fit may get before it is refit at a day's midnight.
     engine : EngineConfig
         The engine's parameters (``planner`` is ignored: every orderer is run).
     solver : SolverOptions
         The optimiser's search settings.
     """
 
-    planners: tuple[str, ...] = PLANNERS
+    planners: tuple[str, ...] = DEFAULT_PLANNERS
     units: int = 1
     dwell_s: float = 900.0
     sites_per_unit: int = 25
     radius_m: float = COVERAGE_RADIUS_M
     half_life_days: float = 365.0
     week_share: float = 0.5
+    risk: str = "boosted"
+    forecast_cell_m: float = 150.0
+    forecast_origins: int = 52
+    retrain_days: float = 91.0
     engine: EngineConfig = field(default_factory=EngineConfig)
     solver: SolverOptions = field(default_factory=SolverOptions)
 
@@ -101,6 +135,13 @@ class RouteBacktestConfig:
             raise ValueError(f"planners must be among {PLANNERS}, got {self.planners}")
         if self.units < 1 or self.sites_per_unit < 1:
             raise ValueError("units and sites_per_unit must be >= 1")
+        if self.risk not in RISKS:
+            raise ValueError(f"risk must be one of {RISKS}, got {self.risk!r}")
+
+    @property
+    def uses_forecaster(self) -> bool:
+        """Whether a planner needs the hotspot forecaster's level."""
+        return "optimizer" in self.planners and self.risk == "boosted"
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,13 +238,24 @@ def run_route_backtest(
         for column, value in zip(_History.COLUMNS, row, strict=True):
             getattr(h, column).append(value)
     arrays = {d: h.freeze() for d, h in hist.items()}
+    level = None
+    if cfg.uses_forecaster and wanted:
+        level = forecast_levels(
+            mine,
+            engine,
+            sorted({d for d, _ in wanted}),
+            cell_m=cfg.forecast_cell_m,
+            origins=cfg.forecast_origins,
+            retrain_days=cfg.retrain_days,
+            half_life_days=cfg.half_life_days,
+        )
     records: list[ShiftRecord] = []
 
     def plan_due(before: datetime, after: datetime) -> None:
         for day, shift in engine.due_shifts(before, after):
             if (day, shift.label) in wanted:
                 for d in sorted(engine.districts, key=_district_key):
-                    records.extend(_plan_district(engine, cfg, arrays[d], d, day, shift))
+                    records.extend(_plan_district(engine, cfg, arrays[d], d, day, shift, level))
                 if on_slot is not None:
                     on_slot(day, shift)
 
@@ -228,6 +280,7 @@ def _plan_district(
     district: str,
     day: date,
     shift: Shift,
+    level: ForecastLevel | None = None,
 ) -> list[ShiftRecord]:
     """Every planner's plan of one district-shift, scored (nothing when one cannot plan)."""
     start, end = shift_bounds(day, shift, engine.tz)
@@ -240,7 +293,7 @@ def _plan_district(
     for name in cfg.planners:
         if name == "oracle":
             continue
-        v = _plan_one(engine, cfg, name, past, district, day, shift, station)
+        v = _plan_one(engine, cfg, name, past, district, day, shift, station, level)
         if v is None:
             return []
         visits[name] = v
@@ -271,6 +324,7 @@ def _plan_one(
     day: date,
     shift: Shift,
     station: LatLon,
+    level: ForecastLevel | None = None,
 ) -> Visits | None:
     """One planner's stops for the district-shift, from the past only."""
     start, end = shift_bounds(day, shift, engine.tz)
@@ -312,6 +366,10 @@ def _plan_one(
             half_life_days=cfg.half_life_days,
             week_share=cfg.week_share,
         )
+        if name == "optimizer" and cfg.risk == "boosted":
+            if level is None:
+                raise ValueError("the optimizer's boosted risk needs forecast_levels()")
+            cells = relevel_risk(cells, level.factor_at(day))
         sites = select_sites(cells, cfg.sites_per_unit * cfg.units, radius_m=cfg.radius_m)
         _, routes = plan_team(
             district=district,

@@ -6,8 +6,9 @@
 * :mod:`patrol.planning.baselines` - nearest-neighbour and random orders on the same walk;
 * :mod:`patrol.planning.shifts` - the three 8-hour turns of section 5.2.3, DST-aware;
 * :mod:`patrol.planning.optimizer` - beyond the paper: where to patrol as well as in what order,
-  several units (team orienteering with OR-Tools); :mod:`patrol.planning.exact` - its value
-  function and an exact solver for small instances.
+  several units (team orienteering with OR-Tools); :mod:`patrol.planning.sites` - its risk per
+  cell and candidate sites; :mod:`patrol.planning.exact` - its value function and an exact
+  solver for small instances.
 """
 
 from __future__ import annotations
@@ -21,14 +22,7 @@ from patrol.planning.fuzzy import (
     FuzzyRule,
     centroid_score,
 )
-from patrol.planning.optimizer import (
-    CellRisk,
-    Sites,
-    SolverOptions,
-    history_risk,
-    optimise_routes,
-    select_sites,
-)
+from patrol.planning.optimizer import SolverOptions, optimise_routes
 from patrol.planning.shifts import (
     SHIFTS,
     Shift,
@@ -36,6 +30,15 @@ from patrol.planning.shifts import (
     shift_duration_s,
     shift_local_hours,
     shift_of_hour,
+)
+from patrol.planning.sites import (
+    CellRisk,
+    Sites,
+    forecast_level,
+    history_risk,
+    relevel_risk,
+    select_sites,
+    weekly_counts,
 )
 
 __all__ = [
@@ -54,11 +57,13 @@ __all__ = [
     "as_travel_matrices",
     "book_routes",
     "centroid_score",
+    "forecast_level",
     "history_risk",
     "optimise_routes",
     "order_cpspa",
     "order_nearest",
     "order_random",
+    "relevel_risk",
     "remaining_value",
     "select_sites",
     "shift_bounds",
@@ -67,4 +72,5 @@ __all__ = [
     "shift_of_hour",
     "solve_exact",
     "walk_route",
+    "weekly_counts",
 ]

@@ -13,6 +13,7 @@ import pytest
 from simulators.route_backtest import (
     DESCRIPTION,
     add_route_backtest_arguments,
+    forecaster_effect,
     main,
     route_backtest_main,
     sample_days,
@@ -43,6 +44,8 @@ def test_every_option_has_a_help(capsys: pytest.CaptureFixture[str]) -> None:
         "--out",
         "--sample-weeks",
         "--dwell-min",
+        "--risk",
+        "--retrain-days",
         "--no-progress",
     ):
         assert flag in out
@@ -95,8 +98,23 @@ def test_end_to_end(
     md = (out / "route_backtest.md").read_text()
     assert "| planner |" in md and "Goal (issue 6)" in md
     assert (out / "route_backtest.png").stat().st_size > 10_000
+    assert result["config"]["risk"] == "boosted"
+    assert result["config"]["forecaster"] == "ours-boosted"
+    assert result["forecaster_vs_counts"] is None  # optimizer-counts was not run
     printed = capsys.readouterr().out
     assert "covered in time" in printed and "optimizer" in printed
+
+
+def test_forecaster_effect_pairs_the_two_optimisers() -> None:
+    rows = [
+        {"date": d, "district": "1", "shift": "s", "planner": p, "incidents": 10, "in_time": k,
+         "in_presence": 0, "spatial": k, "distance_m": 1000.0, "time_s": 60.0, "waypoints": 1}
+        for d in ("a", "b")
+        for p, k in (("optimizer-counts", 2), ("optimizer", 3))
+    ]  # fmt: skip
+    got = forecaster_effect(rows, ["optimizer", "optimizer-counts"], 20, 0)
+    assert got is not None and got["value"] == pytest.approx(1.5)
+    assert forecaster_effect(rows, ["optimizer"], 20, 0) is None
 
 
 def test_missing_file_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

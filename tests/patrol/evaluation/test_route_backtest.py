@@ -1,7 +1,8 @@
 """The route backtest driver on real incidents of district 8 (bundled sample, Sept 2016).
 
 The no-look-ahead tests change everything from a shift's start onwards and require every
-planner except the oracle to plan exactly the same stops for that shift.
+planner except the oracle to plan exactly the same stops for that shift; the forecaster behind
+the optimiser's sites must not see anything from the day's midnight on.
 """
 
 from __future__ import annotations
@@ -13,12 +14,16 @@ from typing import Any
 import numpy as np
 import pytest
 
+from patrol.engine import Engine
 from patrol.evaluation.route_backtest import (
+    DEFAULT_PLANNERS,
     PLANNERS,
     RouteBacktestConfig,
     ShiftRecord,
     run_route_backtest,
 )
+from patrol.evaluation.route_forecast import forecast_levels
+from patrol.forecast import LookAheadError
 from patrol.incidents.profile import CityProfile
 from patrol.incidents.schema import Incident
 from patrol.planning import SHIFTS, Shift, SolverOptions, shift_bounds
@@ -35,6 +40,7 @@ def _run(
 ) -> list[ShiftRecord]:
     # a generous cap: greedy descent then always reaches its (deterministic) local optimum,
     # however loaded the machine is
+    cfg.setdefault("planners", PLANNERS)
     config = RouteBacktestConfig(solver=SolverOptions(time_limit_s=60.0), **cfg)
     return run_route_backtest(incidents, chicago, slots, districts={"8"}, config=config)
 
@@ -131,7 +137,66 @@ def test_two_units_cover_as_a_team(
     )
 
 
+def test_the_forecaster_changes_the_optimisers_sites(records: list[ShiftRecord]) -> None:
+    by_planner = {r.planner: r for r in records if r.shift == SLOTS[1][1].label}
+    boosted, counts = by_planner["optimizer"].visits, by_planner["optimizer-counts"].visits
+    assert (boosted.x.tolist(), boosted.y.tolist()) != (counts.x.tolist(), counts.y.tolist())
+
+
+def test_forecast_levels_learn_only_before_the_days_midnight(
+    district8_september: list[Incident], chicago: CityProfile
+) -> None:
+    days = [date(2016, 9, 20), DAY]
+    midnight = shift_bounds(DAY, SHIFTS[0], chicago.zone)[0]  # the 00-08 shift starts then
+    engine = Engine(chicago)
+    base = forecast_levels(district8_september, engine, days)
+    before = [i for i in district8_september if i.occurred_at < midnight]
+    moved = before + [
+        dataclasses.replace(i, latitude=i.latitude + 0.01)
+        for i in district8_september
+        if i.occurred_at >= midnight
+    ]
+    for other in (before, moved):
+        got = forecast_levels(other, engine, days)
+        assert got.grid == base.grid
+        for day in days:
+            np.testing.assert_array_equal(got.by_day[day], base.by_day[day])
+    # control: the days before do change the level of the later day
+    shifted = [
+        dataclasses.replace(i, latitude=i.latitude + 0.01)
+        if days[0] <= i.occurred_at.date() < DAY
+        else i
+        for i in district8_september
+    ]
+    other = forecast_levels(shifted, engine, days)
+    assert not np.array_equal(other.by_day[DAY], base.by_day[DAY])
+
+
+def test_the_forecaster_refuses_to_look_ahead(
+    district8_september: list[Incident], chicago: CityProfile
+) -> None:
+    from patrol.evaluation.events import events_from_incidents
+    from patrol.evaluation.grid import Grid
+    from patrol.forecast import BoostedCells
+
+    engine = Engine(chicago)
+    ev = events_from_incidents(district8_september, engine.projection)
+    grid = Grid.covering(ev.x.min(), ev.y.min(), ev.x.max(), ev.y.max(), 150.0)
+    model = BoostedCells(n_origins=4).fit(ev, grid)
+    with pytest.raises(LookAheadError):
+        model.predict(np.arange(3), float(ev.t[len(ev) // 2]), 7.0)
+
+
+def test_default_planners() -> None:
+    assert RouteBacktestConfig().planners == DEFAULT_PLANNERS
+    assert "optimizer-counts" not in DEFAULT_PLANNERS
+    assert RouteBacktestConfig().uses_forecaster
+    assert not RouteBacktestConfig(risk="counts").uses_forecaster
+
+
 def test_config_is_checked() -> None:
+    with pytest.raises(ValueError, match="risk"):
+        RouteBacktestConfig(risk="magic")
     with pytest.raises(ValueError, match="planners"):
         RouteBacktestConfig(planners=("cpspa", "magic"))
     with pytest.raises(ValueError, match="units"):

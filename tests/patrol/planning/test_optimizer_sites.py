@@ -1,4 +1,5 @@
-"""Candidate sites for the optimiser (stand-in risk, greedy discs) and its routes as GeoJSON."""
+"""Candidate sites for the optimiser (risk per cell, forecaster level, greedy discs) and its
+routes as GeoJSON."""
 
 from __future__ import annotations
 
@@ -10,7 +11,17 @@ import pytest
 
 from patrol.incidents.profile import CityProfile
 from patrol.planner import plan_team
-from patrol.planning import SHIFTS, CellRisk, Sites, history_risk, select_sites, shift_bounds
+from patrol.planning import (
+    SHIFTS,
+    CellRisk,
+    Sites,
+    forecast_level,
+    history_risk,
+    relevel_risk,
+    select_sites,
+    shift_bounds,
+    weekly_counts,
+)
 from patrol.routes import validate_route_geojson
 from patrol.travel import StreetGridProvider
 
@@ -127,3 +138,35 @@ def test_plan_team_builds_valid_routes(chicago: CityProfile) -> None:
         assert etas == [round(a) for a in order.arrival_s]
         assert {w.rule for w in route.waypoints} == {"risk"}
         assert [w.cluster for w in route.waypoints] == [n - 1 for n in order.order]
+
+
+def test_weekly_counts_by_hand() -> None:
+    # 28 days of history; cell 0: 4 incidents, cell 2: 2; one at t == now (future), one outside
+    t = [0.0, 5.0, 12.0, 27.0, 3.0, 20.0, 28.0, 10.0]
+    cells = [0, 0, 0, 0, 2, 2, 0, -1]
+    got = weekly_counts(cells, t, now=28.0, n_cells=3, half_life_days=math.inf)
+    assert got.tolist() == [1.0, 0.0, 0.5]  # per week over 4 weeks
+    # a half-life of 7 days over 28: weeks weigh 1, 1/2, 1/4, 1/8 (sum 15/8); incidents 7 and
+    # 28 days old weigh 1/2 and 1/16
+    two = weekly_counts([0, 0], [0.0, 21.0], now=28.0, n_cells=1, half_life_days=7.0)
+    assert two[0] == pytest.approx((1 / 2 + 1 / 16) / (15 / 8))
+
+
+def test_forecast_level_and_relevel_keep_the_shares_and_carry_the_forecast() -> None:
+    # a 150 m coarse grid of 2 cells along x; 50 m fine cells: 6 along x, 1 row, 2 hours
+    fine = np.zeros((2, 1, 6))
+    fine[0, 0, :3] = [1.0, 2.0, 1.0]  # coarse cell 0, hour 0
+    fine[1, 0, 1] = 4.0  # coarse cell 0, hour 1
+    fine[0, 0, 4] = 3.0  # coarse cell 1
+    cells = CellRisk(0.0, 0.0, 50.0, fine)
+    counts = np.array([8.0, 3.0])  # the counts' weekly level of each coarse cell
+    forecast = np.array([4.0, 6.0])  # the forecaster's
+    factor = forecast_level(forecast, counts)
+    assert factor.tolist() == [0.5, 2.0]
+    out = relevel_risk(cells, lambda x, y: factor[(x // 150.0).astype(int)])
+    assert out.risk[0, 0].tolist() == [0.5, 1.0, 0.5, 0.0, 6.0, 0.0]
+    assert out.risk[1, 0].tolist() == [0.0, 2.0, 0.0, 0.0, 0.0, 0.0]
+    # no history in a coarse cell: nothing to spread its forecast over
+    assert forecast_level([1.0], [0.0]).tolist() == [0.0]
+    with pytest.raises(ValueError, match="factor"):
+        relevel_risk(cells, lambda x, y: np.full(x.shape, -1.0))
