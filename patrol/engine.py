@@ -221,9 +221,11 @@ class Engine:
         """Plan the district's route for ``day``/``shift`` and bump its version.
 
         Returns ``None`` while the district has fewer than ``min_incidents`` incidents.
-        With ``dry_run`` nothing changes: a cluster refit the plan needs is made on a copy and
-        thrown away, and the route carries the *next* version without taking it (see
-        :meth:`commit_version`), so that a forecast that is not emitted leaves no trace.
+        With ``dry_run`` nothing changes: the district's last fitted clusters are used even
+        when stale (no k-means refit: a forecast is cheap; only a district never fitted yet is
+        fitted, on a copy that is thrown away), and the route carries the *next* version
+        without taking it (see :meth:`commit_version`), so that a forecast that is not emitted
+        leaves no trace.
         """
         st = self.districts.get(district)
         if st is None or st.model.n_incidents < self.config.min_incidents:
@@ -245,6 +247,7 @@ class Engine:
                 config=self.config,
                 version=st.versions.get(key, 0) + 1,
                 generated_at=generated_at,
+                refit=not dry_run,
             )
         finally:
             st.model.clusterer = clusterer

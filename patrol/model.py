@@ -109,13 +109,19 @@ class DistrictModel:
         self.table.forget_one(obs)
         self.n_incidents -= 1
 
-    def clustering(self, now: float) -> Clustering:
-        """Phase 1: the current clusters, re-chosen by the elbow method when stale."""
+    def clustering(self, now: float, refit: bool = True) -> Clustering:
+        """Phase 1: the current clusters, re-chosen by the elbow method when stale.
+
+        With ``refit=False`` the last fitted clusters are kept even when stale (a forecast,
+        see :mod:`patrol.policy`); they are fitted only if there are none yet.
+        """
+        if not refit and self.clusterer.clustering is not None:
+            return self.clusterer.clustering
         return self.clusterer.fit(now)
 
-    def candidates(self, now: float, at: float) -> list[Candidate]:
+    def candidates(self, now: float, at: float, refit: bool = True) -> list[Candidate]:
         """Phases 2-3: one way-point per cluster from H_k (KDE peak) and L_k (trend at ``at``)."""
-        clustering = self.clustering(now)
+        clustering = self.clustering(now, refit)
         hotspots = self.kde.predict_hotspots(clustering, now)
         predicted = self.trend.predict_points(clustering, at)
         out = []

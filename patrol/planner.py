@@ -65,20 +65,23 @@ def plan_route(
     version: int,
     generated_at: datetime,
     unit: int = 1,
+    refit: bool = True,
 ) -> Route | None:
     """Plan one unit's route for ``district`` on ``day`` and ``shift``.
 
     The learners are read as of the shift's start (``now``), the predicted points L_k at the
-    shift's middle. Returns ``None`` when the district has no way-point yet.
+    shift's middle. Returns ``None`` when the district has no way-point yet. ``refit=False``
+    keeps the model's last fitted clusters even when they are stale (see
+    :meth:`DistrictModel.clustering <patrol.model.DistrictModel.clustering>`).
     """
     start, _ = shift_bounds(day, shift, tz)
     duration_s = shift_duration_s(day, shift, tz)  # 7 or 9 h on DST days
     now = start.timestamp() / 86_400.0
     at = (start.timestamp() + duration_s / 2) / 86_400.0
-    cands = model.candidates(now=now, at=at)
+    cands = model.candidates(now=now, at=at, refit=refit)
     if not cands:
         return None
-    clustering = model.clustering(now)
+    clustering = model.clustering(now, refit)
     clusters = np.array([c.cluster for c in cands], dtype=np.int64)
     dow = day.weekday()  # a shift never crosses midnight
     hours = shift_local_hours(day, shift, tz)

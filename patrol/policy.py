@@ -11,10 +11,14 @@ which routes to emit. Per district, with the district's event-time clock (the la
   shift starts - and emitted; then the incident is learned. When the clock jumps over more than
   :attr:`PolicyConfig.max_catchup_shifts` shift starts, only the latest ones are planned.
 * **Debounced revision.** After every :attr:`PolicyConfig.replan_every` learned incidents
-  (``new`` or ``revision``), the *next* shift is re-planned as a forecast (a dry run: no cluster
-  refit kept, no version taken) and emitted only if it changed materially from the last route
-  emitted for that slot (:func:`material_change`). A burst of incidents therefore gives at most
-  one revised route per ``replan_every`` incidents.
+  (``new`` or ``revision``), the *next* shift is re-planned as a forecast (a dry run: no version
+  taken) and emitted only if it changed materially from the last route emitted for that slot
+  (:func:`material_change`). A burst of incidents therefore gives at most one revised route
+  per ``replan_every`` incidents. A forecast uses the district's last fitted clusters even when
+  they are stale (clusters are re-chosen by k-means only at shift starts, and kept): the
+  hotspots, predicted points and probabilities are current, only the choice of clusters may
+  lag by up to one shift. This keeps k-means - most of the cost of a plan - out of the
+  forecasts; only a district never fitted yet fits for its forecast, on a throw-away copy.
 * Versions increase by one per emission per district, date and shift. Duplicates, stale and
   late versions trigger nothing.
 
@@ -149,7 +153,8 @@ class Step:
     """What processing one incident did.
 
     ``entry`` is the record to append to the district's history (``None`` when nothing
-    changed, e.g. a duplicate); ``seq`` is its 1-based position there.
+    changed, e.g. a duplicate); ``seq`` is its 1-based position there. ``incident_id`` is the
+    incident processed: the trigger of ``routes``.
     """
 
     district: str
@@ -157,6 +162,7 @@ class Step:
     routes: tuple[Route, ...] = ()
     entry: dict[str, Any] | None = None
     seq: int | None = None
+    incident_id: str | None = None
 
 
 class EmissionPolicy:
@@ -198,10 +204,10 @@ class EmissionPolicy:
         if self._advance(district, cur, incident, outcome):
             routes += self._forecast(district, cur, ops)
         if not ops:
-            return Step(district, outcome, tuple(routes))
+            return Step(district, outcome, tuple(routes), incident_id=incident.id)
         cur.entries += 1
         entry = {"v": ENTRY_VERSION, "ops": ops}
-        return Step(district, outcome, tuple(routes), entry, cur.entries)
+        return Step(district, outcome, tuple(routes), entry, cur.entries, incident.id)
 
     def _due(self, before: datetime, after: datetime) -> list[tuple[date, Shift]]:
         due = self.engine.due_shifts(before, after)

@@ -88,39 +88,60 @@ class KDEHotspot:
         self.adaptive = bool(adaptive)
         self._decay = ForwardDecay(half_life_days, self._rescale)
         self._cells: CellTable = {}
+        # Peaks of the last predict_hotspots (a cache, not state: to_dict leaves it out). A
+        # cluster's peak depends only on its own cells' weights, so after a few incidents only
+        # the clusters of the cells they changed are recomputed.
+        self._peaks: list[Point | None] = []
+        self._peaks_for: Clustering | None = None
+        self._dirty: set[tuple[int, int]] | None = None  # None: every cluster is stale
 
     def learn_one(self, obs: Observation) -> None:
         """Add one incident to its cell."""
         key = cell_of(obs.x, obs.y, self.cell_m)
         w = self._decay.weight(obs.t)
         add_weight(self._cells, key, w)
+        if self._dirty is not None:
+            self._dirty.add(key)
 
     def forget_one(self, obs: Observation) -> None:
         """Undo :meth:`learn_one` of the same observation (``KeyError`` if its cell is empty)."""
         key = cell_of(obs.x, obs.y, self.cell_m)
         subtract_from(self._cells, key, (self._decay.stored_weight(obs.t),))
+        if self._dirty is not None:
+            self._dirty.add(key)
         if not self._cells:
             self._decay.reset()
 
     def _rescale(self, factor: float, shift: float) -> None:
         scale_table(self._cells, factor)
+        self._dirty = None  # rescaled weights may round differently: recompute every peak
 
     def predict_hotspots(self, clustering: Clustering, now: float) -> list[Point | None]:
         """``H_k`` (metres) for every cluster; ``None`` for a cluster with no incident.
 
         The peak does not depend on ``now``: decay scales every weight by the same factor.
+        Only the clusters whose cells changed since the last call with the same clustering
+        are recomputed (the others' peaks are the same function of the same cells).
         """
         k = clustering.k
         out: list[Point | None] = [None] * k
         if k == 0 or not self._cells:
+            self._peaks_for, self._dirty = None, None
             return out
         ij, vals = table_arrays(self._cells)
         centres = (ij + 0.5) * self.cell_m
         labels = clustering.assign(centres[:, 0], centres[:, 1])
-        for j in range(k):
+        if clustering is self._peaks_for and self._dirty is not None:
+            out = list(self._peaks)
+            changed = np.array(sorted(self._dirty), dtype=np.int64).reshape(-1, 2)
+            stale = set(clustering.assign(*((changed + 0.5) * self.cell_m).T).tolist())
+        else:
+            stale = set(range(k))
+        for j in sorted(stale):
             member = (labels == j) & (vals[:, 0] > 0.0)
-            if member.any():
-                out[j] = self._peak(ij[member], vals[member, 0], clustering, j)
+            found = member.any()
+            out[j] = self._peak(ij[member], vals[member, 0], clustering, j) if found else None
+        self._peaks, self._peaks_for, self._dirty = list(out), clustering, set()
         return out
 
     def _peak(

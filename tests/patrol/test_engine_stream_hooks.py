@@ -98,3 +98,27 @@ def test_adopting_a_recorded_refit_equals_refitting(
     assert _state(b) == _state(a)
     b.drop_district("8")
     assert "8" not in b.districts
+
+
+def test_a_forecast_keeps_the_last_clusters_even_when_stale(
+    chicago: CityProfile, district8_september
+) -> None:
+    engine = Engine(chicago, EngineConfig())
+    half = len(district8_september) // 2
+    for inc in district8_september[:half]:
+        engine.ingest(inc)
+    first = shift_bounds(DAY, SHIFTS[0], engine.tz)[0]
+    engine.plan("8", DAY, SHIFTS[0], generated_at=first)
+    fitted = engine.districts["8"].model.clusterer.clustering
+    assert fitted is not None
+    for inc in district8_september[half:]:  # doubles the mass: the clusters are stale
+        engine.ingest(inc)
+    later = DAY + timedelta(days=1)
+    start = shift_bounds(later, SHIFTS[1], engine.tz)[0]
+    assert engine.districts["8"].model.clusterer.is_stale(start.timestamp() / 86_400.0)
+    before = _state(engine)
+    dry = engine.plan("8", later, SHIFTS[1], generated_at=start, dry_run=True)
+    assert dry is not None and dry.model["clusters_fitted_at"] == fitted.fitted_at
+    assert _state(engine) == before
+    real = engine.plan("8", later, SHIFTS[1], generated_at=start)
+    assert real is not None and real.model["clusters_fitted_at"] == start.timestamp() / 86_400.0

@@ -5,14 +5,18 @@ from __future__ import annotations
 import json
 import math
 import random
+import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.exceptions import ConvergenceWarning
 
 from patrol.learners import SpatialClusterer
 from patrol.learners.base import Observation
-from patrol.learners.clusters import Clustering, elbow
+from patrol.learners.clusters import Clustering, _limit_threads, elbow, weighted_kmeans
 
 if TYPE_CHECKING:
     from conftest import District
@@ -173,3 +177,26 @@ def test_invalid_parameters() -> None:
         SpatialClusterer(cell_m=0.0)
     with pytest.raises(ValueError):
         SpatialClusterer().fit(now=math.nan)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.integers(2, 120),
+    st.integers(1, 9),
+    st.integers(0, 2**16),
+)
+def test_weighted_kmeans_is_scikit_learns_kmeans_bit_for_bit(n: int, k: int, seed: int) -> None:
+    from sklearn.cluster import KMeans
+
+    rng = np.random.default_rng(seed)
+    centres = rng.uniform(-5000.0, 5000.0, size=(3, 2))
+    pts = np.round(centres[rng.integers(0, 3, n)] + rng.normal(0.0, 400.0, (n, 2)), -1) + 25.0
+    w = rng.random(n) ** 3 + 1e-9
+    w = w / w.sum()
+    k = min(k, n)
+    with _limit_threads(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        km = KMeans(n_clusters=k, n_init=3, random_state=seed % 7).fit(pts, sample_weight=w)
+        centroids, inertia = weighted_kmeans(pts, w, k, n_init=3, seed=seed % 7)
+    assert np.array_equal(centroids, km.cluster_centers_)
+    assert inertia == km.inertia_

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from patrol.learners import KDEHotspot, SpatialClusterer
 from patrol.learners.base import Observation
@@ -120,3 +122,32 @@ def test_adaptive_kde_finds_the_dominant_spot() -> None:
 def test_invalid_bandwidth() -> None:
     with pytest.raises(ValueError):
         KDEHotspot(bandwidth_m=0.0)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 39), st.integers(0, 39), st.booleans(), st.booleans()),
+        min_size=1,
+        max_size=120,
+    )
+)
+def test_cached_hotspots_equal_a_fresh_computation(ops: list[tuple[int, int, bool, bool]]) -> None:
+    """Learning, forgetting and asking in any order: the peaks kept between calls are those a
+    learner without a cache (rebuilt from the state) computes."""
+    kde = KDEHotspot(cell_m=50.0, bandwidth_m=100.0)
+    clusterings = [
+        Clustering(np.array([[500.0, 500.0], [1500.0, 1500.0]]), 0.0),
+        Clustering(np.array([[1500.0, 500.0], [500.0, 1500.0], [1000.0, 1000.0]]), 0.0),
+    ]
+    learned: list[Observation] = []
+    for i, j, forget, other in ops:
+        if forget and learned:
+            kde.forget_one(learned.pop(i % len(learned)))
+        else:
+            obs = Observation(i * 50.0 + 10.0, j * 50.0 + 20.0, T0 + i / 10, 0)
+            kde.learn_one(obs)
+            learned.append(obs)
+        clustering = clusterings[int(other)]
+        fresh = KDEHotspot.from_dict(kde.to_dict())
+        assert kde.predict_hotspots(clustering, T0) == fresh.predict_hotspots(clustering, T0)
