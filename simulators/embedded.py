@@ -20,6 +20,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from models.arrest import DEFAULT_MODEL
 from patrol.engine import Engine
 from patrol.incidents.parse import iter_csv
 from patrol.incidents.report import RejectionReport
@@ -41,6 +42,8 @@ class RunReport:
     routes: int = 0
     first_event: str | None = None
     last_event: str | None = None
+    scores: int = 0
+    model_version: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready report."""
@@ -52,6 +55,8 @@ class RunReport:
             "routes": self.routes,
             "first_event": self.first_event,
             "last_event": self.last_event,
+            "arrest_scores": self.scores,
+            "model_version": self.model_version,
         }
 
 
@@ -159,11 +164,14 @@ def run(
     districts: set[str] | None = None,
     progress: bool = True,
     echo: Callable[[str], None] = print,
+    arrest_model: Path | str | None = DEFAULT_MODEL,
 ) -> RunReport:
     """``patrolstream run``: replay files, write each planned route as GeoJSON.
 
     ``dates=None`` plans the last local date of the data; ``every_date`` plans every shift
-    of the replay. Writes ``run_report.json`` too.
+    of the replay. Writes ``run_report.json`` too, and ``scores.jsonl`` (the arrest score of
+    every incident, as on ``patrol.scores.v1``) unless ``arrest_model`` is ``None``/``"none"``
+    or onnxruntime is not installed (a log line says so).
     """
     report = RunReport()
     incidents = load_incidents(paths, engine, report, progress)
@@ -174,6 +182,7 @@ def run(
         dates = {last_day}
     out_dir.mkdir(parents=True, exist_ok=True)
     wanted_shifts = {s.label for s in shifts}
+    write_scores(incidents, arrest_model, out_dir, report, districts)
 
     def emit(route: Route) -> None:
         (out_dir / route_filename(route)).write_text(json.dumps(route.to_geojson()))
@@ -193,3 +202,38 @@ def run(
     (out_dir / "run_report.json").write_text(json.dumps(report.to_dict(), indent=2))
     log.info("run finished", extra={"routes": report.routes, "rows": report.rows})
     return report
+
+
+def write_scores(
+    incidents: Sequence[Incident],
+    arrest_model: Path | str | None,
+    out_dir: Path,
+    report: RunReport,
+    districts: set[str] | None = None,
+) -> Path | None:
+    """Score ``incidents`` with the arrest model into ``out_dir/scores.jsonl`` (what the
+    stream's scoring agent sends, :mod:`models.arrest.service`); ``None`` when skipped.
+
+    A missing or corrupt model raises :class:`~models.arrest.runtime.ModelError` (before the
+    replay starts); without onnxruntime scoring is skipped with a warning.
+    """
+    if arrest_model is None or str(arrest_model).strip().lower() in ("", "none", "off"):
+        return None
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        log.warning(
+            "arrest scoring skipped: onnxruntime is not installed "
+            "(pip install 'patrolstream[stream]')"
+        )
+        return None
+    from models.arrest.service import ScoringService, score_incidents
+
+    service = ScoringService(arrest_model)
+    chosen = [i for i in incidents if not districts or i.district in districts]
+    records = score_incidents(chosen, service)
+    path = out_dir / "scores.jsonl"
+    with path.open("w") as fh:
+        fh.writelines(json.dumps(r, separators=(",", ":")) + "\n" for r in records)
+    report.scores, report.model_version = len(records), service.version
+    return path

@@ -19,6 +19,9 @@ DLQ = "patrol.incidents.dlq.v1"
 """Dead letters: ``{reason, field, detail, original (base64), topic, partition, offset, ...}``."""
 ROUTES = "patrol.routes.v1"
 """Routes as GeoJSON (design.md "Route"), keyed ``district/shift``."""
+SCORES = "patrol.scores.v1"
+"""Arrest scores ``{id, district, occurred_at, score, calibrated_score, model_version}``, keyed
+by incident id (:mod:`streams.scoring`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +38,7 @@ class TopicNames:
     valid: str = VALID
     dlq: str = DLQ
     routes: str = ROUTES
+    scores: str = SCORES
 
     @classmethod
     def with_prefix(cls, prefix: str) -> TopicNames:

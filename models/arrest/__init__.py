@@ -10,9 +10,14 @@ Modules by responsibility:
 * :mod:`models.arrest.export`: ONNX export, parity check and the model card.
 * :mod:`models.arrest.runtime`: :class:`~models.arrest.runtime.ArrestScorer` on onnxruntime.
 * :mod:`models.arrest.calibration`: online recalibration from late arrest labels.
+* :mod:`models.arrest.service`: :class:`~models.arrest.service.ScoringService`, what the
+  stream agent and the embedded mode run: micro-batch scores with the model version, late
+  labels from revisions, recalibration, hot reload.
+* :mod:`models.arrest.served_replay`: a test year replayed through that service (benchmark).
 * :mod:`models.arrest.cli`: ``patrolstream train-arrest``.
 
-Only :mod:`~models.arrest.runtime` and :mod:`~models.arrest.calibration` are needed to serve;
+Only :mod:`~models.arrest.runtime`, :mod:`~models.arrest.calibration` and
+:mod:`~models.arrest.service` are needed to serve;
 they need ``onnxruntime`` and ``river``, never ``torch`` or ``skl2onnx``.
 """
 

@@ -104,6 +104,8 @@ class OnlineCalibrator:
 
     def predict_one(self, score: float, group: str | None) -> float:
         """The recalibrated probability of a raw model score of an incident of ``group``."""
+        if self._global.n == 0 and not self._groups:  # nothing learned: exactly the identity
+            return 0.5 if math.isnan(score) else score
         _, z = self._z(score, group)
         if z >= 0:
             return 1.0 / (1.0 + math.exp(-z))

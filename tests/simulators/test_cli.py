@@ -62,7 +62,11 @@ def test_run_writes_valid_routes_for_the_last_day(
     }
     assert report["rejected"]["by_reason"]["latitude: missing"] >= 1
     assert report["accepted"] == report["ingest"]["new"]
-    assert out[-1].startswith("6 routes written")
+    assert out[-2].startswith("6 routes written")
+    scores = (tmp_path / "scores.jsonl").read_text().splitlines()
+    assert len(scores) == report["accepted"] == report["arrest_scores"]
+    assert out[-1].startswith(f"{len(scores)} arrest scores written")
+    assert {json.loads(line)["model_version"] for line in scores} == {report["model_version"]}
 
 
 def test_filters_and_forecast_beyond_the_data(two_districts_csv: Path, tmp_path: Path) -> None:

@@ -136,6 +136,7 @@ def test_topic_names_and_bootstrap() -> None:
         "t1.patrol.incidents.valid.v1",
         "t1.patrol.incidents.dlq.v1",
         "t1.patrol.routes.v1",
+        "t1.patrol.scores.v1",
     )
     assert TopicNames().routes == "patrol.routes.v1"
     assert bootstrap_servers("kafka://a:1;kafka://b:2") == "a:1,b:2"
