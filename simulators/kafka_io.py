@@ -83,16 +83,90 @@ PRODUCER_CONFIG: dict[str, Any] = {
 acknowledged by all in-sync replicas, small batches that still reach ~40,000 messages/s."""
 
 
-def make_producer(servers: list[str], **overrides: Any) -> Any:
-    """An (unstarted) ``AIOKafkaProducer`` with :data:`PRODUCER_CONFIG` plus ``overrides``."""
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+
+
+def _ssl_context(settings: Any) -> Any:
+    from aiokafka.helpers import create_ssl_context
+
+    return create_ssl_context(
+        cafile=settings.kafka_ssl_cafile or None,
+        certfile=settings.kafka_ssl_certfile or None,
+        keyfile=settings.kafka_ssl_keyfile or None,
+    )
+
+
+def _check_security(settings: Any) -> str:
+    protocol = str(settings.kafka_security_protocol).strip().upper()
+    if protocol not in SECURITY_PROTOCOLS:
+        raise ValueError(
+            f"kafka_security_protocol: {protocol!r} is not one of {', '.join(SECURITY_PROTOCOLS)}"
+        )
+    if protocol.startswith("SASL_"):
+        if settings.kafka_sasl_mechanism.upper() not in SASL_MECHANISMS:
+            raise ValueError(
+                f"kafka_sasl_mechanism: {settings.kafka_sasl_mechanism!r} is not one of "
+                f"{', '.join(SASL_MECHANISMS)}"
+            )
+        if not settings.kafka_sasl_username:
+            raise ValueError(f"kafka_sasl_username: required with {protocol}")
+    return protocol
+
+
+def client_security(settings: Any = None) -> dict[str, Any]:
+    """aiokafka keyword arguments for the settings' ``kafka_*`` security fields (TLS, SASL).
+
+    ``settings``: a :class:`~simulators.settings.Settings` (default: from the environment).
+    PLAINTEXT gives ``{}``, so clients keep aiokafka's defaults.
+    """
+    if settings is None:
+        from simulators.settings import Settings
+
+        settings = Settings.from_env()
+    protocol = _check_security(settings)
+    if protocol == "PLAINTEXT":
+        return {}
+    out: dict[str, Any] = {"security_protocol": protocol}
+    if protocol in ("SSL", "SASL_SSL"):
+        out["ssl_context"] = _ssl_context(settings)
+    if protocol.startswith("SASL_"):
+        out["sasl_mechanism"] = settings.kafka_sasl_mechanism.upper()
+        out["sasl_plain_username"] = settings.kafka_sasl_username
+        out["sasl_plain_password"] = settings.kafka_sasl_password
+    return out
+
+
+def faust_credentials(settings: Any) -> Any:
+    """Faust's ``broker_credentials`` for the same fields (``None`` for PLAINTEXT)."""
+    protocol = _check_security(settings)
+    if protocol == "PLAINTEXT":
+        return None
+    import faust
+
+    context = _ssl_context(settings) if protocol in ("SSL", "SASL_SSL") else None
+    if protocol == "SSL":
+        return faust.SSLCredentials(context)
+    return faust.SASLCredentials(
+        username=settings.kafka_sasl_username,
+        password=settings.kafka_sasl_password,
+        mechanism=settings.kafka_sasl_mechanism.upper(),
+        ssl_context=context,
+    )
+
+
+def make_producer(servers: list[str], settings: Any = None, **overrides: Any) -> Any:
+    """An (unstarted) ``AIOKafkaProducer`` with :data:`PRODUCER_CONFIG`, the security settings
+    (:func:`client_security`) and ``overrides``."""
     from aiokafka import AIOKafkaProducer
 
-    return AIOKafkaProducer(bootstrap_servers=servers, **{**PRODUCER_CONFIG, **overrides})
+    config = {**PRODUCER_CONFIG, **client_security(settings), **overrides}
+    return AIOKafkaProducer(bootstrap_servers=servers, **config)
 
 
-def make_consumer(servers: list[str], **overrides: Any) -> Any:
+def make_consumer(servers: list[str], settings: Any = None, **overrides: Any) -> Any:
     """An (unstarted) ``AIOKafkaConsumer`` outside any consumer group (the caller assigns
-    partitions), committing nothing."""
+    partitions), committing nothing; security as in :func:`make_producer`."""
     from aiokafka import AIOKafkaConsumer
 
     config: dict[str, Any] = {
@@ -101,6 +175,7 @@ def make_consumer(servers: list[str], **overrides: Any) -> Any:
         "client_id": "patrolstream-routes",
         "request_timeout_ms": 30_000,
     }
+    config.update(client_security(settings))
     return AIOKafkaConsumer(bootstrap_servers=servers, **{**config, **overrides})
 
 

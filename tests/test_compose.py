@@ -49,6 +49,13 @@ EXPECTED_QUERIES = {
     "(rate(patrolstream_processing_latency_seconds_bucket[1m])))",
     "sum by (district) (rate(patrolstream_routes_emitted_total[5m]))",
     "patrolstream_consumer_lag",
+    "histogram_quantile(0.99, sum by (le) (rate(patrolstream_learner_update_seconds_bucket[1m])))",
+    "sum(rate(patrolstream_incidents_rejected_total[1m])) "
+    "/ sum(rate(patrolstream_incidents_consumed_total[1m]))",
+    "sum by (district) (rate(patrolstream_replans_total[5m]))",
+    "min by (district) (patrolstream_route_age_seconds)",
+    "sum by (le) (increase(patrolstream_arrest_score_bucket[1m]))",
+    "count by (name, version) (patrolstream_arrest_model_info)",
 }
 
 
@@ -290,6 +297,35 @@ def test_dashboard_queries_follow_the_metrics_contract(dashboard: dict[str, Any]
     readme = (DEPLOY / "README.md").read_text(encoding="utf-8")
     for name in sorted({m for e in EXPECTED_QUERIES for m in re.findall(r"patrolstream_\w+", e)}):
         assert name.removesuffix("_bucket") in readme, f"{name} missing from deploy/README.md"
+
+
+def _exposed_series() -> set[str]:
+    """Every series name the worker's metrics registry can expose (streams/metrics.py)."""
+    from streams.metrics import PatrolMetrics
+
+    suffixes = {
+        "counter": ["_total"],
+        "histogram": ["_bucket", "_sum", "_count"],
+        "info": ["_info"],
+        "gauge": [""],
+    }
+    registry = PatrolMetrics(process=False).registry
+    return {
+        family.name + suffix
+        for family in registry.collect()
+        for suffix in suffixes.get(family.type, [""])
+    }
+
+
+def test_every_dashboard_metric_is_exposed_by_the_worker(dashboard: dict[str, Any]) -> None:
+    exposed = _exposed_series()
+    used = {m for e in _exprs(dashboard) for m in re.findall(r"\bpatrolstream_\w+", e)}
+    assert used, "the dashboard queries no patrolstream_ metric"
+    assert used <= exposed, f"not exposed by streams.metrics: {sorted(used - exposed)}"
+    readme = (DEPLOY / "README.md").read_text(encoding="utf-8")
+    for name in sorted(used):
+        base = re.sub(r"_(bucket|total|info)$", "", name)
+        assert base in readme, f"{base} missing from deploy/README.md's metric contract"
 
 
 # --------------------------------------------------------------------------------------

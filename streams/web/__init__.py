@@ -1,0 +1,1 @@
+"""The dispatchers' map page (:mod:`streams.web.map`) and its static assets."""
