@@ -9,6 +9,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from models.arrest import DEFAULT_MODEL
 from patrol.config import EngineConfig
 
 if TYPE_CHECKING:
@@ -59,6 +60,38 @@ class Settings:
     """Worker data folder (Faust state, RocksDB tables); default ``./<app_id>-data``."""
     stats_interval_s: float = 30.0
     """Seconds between the worker's ``stats`` log lines (0 = never)."""
+    # -- arrest scoring (:mod:`streams.scoring`, issue 4) ----------------------------------------
+    arrest_model: str = str(DEFAULT_MODEL)
+    """ONNX arrest model (its ``.card.json`` beside it) scored on every valid incident; the
+    committed model by default; ``none`` = no scoring."""
+    arrest_reload_s: float = 10.0
+    """Seconds between checks of the model file for a new version (0 = never watch)."""
+    score_batch: int = 64
+    """Largest micro-batch of incidents per onnxruntime call."""
+    # -- dispatch API (:mod:`streams.api`, issue 5; docs/api.md) -------------------------------
+    api_tokens_file: str = ""
+    """JSON or TOML file of API tokens -> role (``dispatch`` or ``admin``); tokens preferably
+    as ``sha256:<hex>`` (``python -m streams.api.auth hash``)."""
+    api_tokens: str = ""
+    """More tokens, ``token=role,...`` or a JSON object (environment only: keep it off the
+    command line)."""
+    api_max_body_bytes: int = 65536
+    """Largest request body the API reads (HTTP 413 beyond)."""
+    # -- Kafka client security (every client: workers, replay, routes; docs/api.md) ------------
+    kafka_security_protocol: str = "PLAINTEXT"
+    """``PLAINTEXT``, ``SSL``, ``SASL_PLAINTEXT`` or ``SASL_SSL``."""
+    kafka_sasl_mechanism: str = "PLAIN"
+    """``PLAIN``, ``SCRAM-SHA-256`` or ``SCRAM-SHA-512`` (with a ``SASL_*`` protocol)."""
+    kafka_sasl_username: str = ""
+    """SASL user name."""
+    kafka_sasl_password: str = ""
+    """SASL password (environment only)."""
+    kafka_ssl_cafile: str = ""
+    """CA bundle (PEM) that signed the brokers' certificates; empty = the system's."""
+    kafka_ssl_certfile: str = ""
+    """Client certificate (PEM) for mutual TLS; optional."""
+    kafka_ssl_keyfile: str = ""
+    """Private key of the client certificate (PEM); optional."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

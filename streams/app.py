@@ -25,9 +25,19 @@ state is bit-identical, so a restarted worker continues exactly where the change
 Delivery: at least once. A redelivered incident is a ``duplicate`` to the rebuilt revision log
 and changes nothing. Routes are sent and acknowledged *before* the history entry is written, so
 a route can be re-emitted after a crash, with the same version and content, but never lost;
-consumers key routes by ``route_id`` + ``version``. Both agents process each source partition
-in offset order, once per consumer generation, reading directly from Kafka what Faust's
-consumer skipped around a recovery (:mod:`streams.offsets`).
+consumers key routes by ``route_id`` + ``version``.
+
+Micro-batches: both agents take up to :data:`BATCH_MAX` messages at a time (waiting at most
+:data:`BATCH_WITHIN_S` for a batch to fill). ``learn`` still runs the policy one incident at a
+time, in offset order, so batch boundaries change nothing that is emitted or recorded; it sends
+the batch's routes together, waits for their acknowledgements once, then writes the history
+entries, and only after that does Faust acknowledge the batch's messages. A route message
+carries the id of the incident that triggered it (header :data:`TRIGGER_ID_HEADER`) and that
+incident's produce timestamp (:data:`PRODUCED_MS_HEADER`), for end-to-end latency.
+
+Both agents process each source partition in offset order, once per consumer generation,
+reading directly from Kafka what Faust's consumer skipped around a recovery
+(:mod:`streams.offsets`).
 """
 
 from __future__ import annotations
@@ -35,23 +45,29 @@ from __future__ import annotations
 import json
 import logging
 import time
+import weakref
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import faust
+from faust.streams import _current_event
 from faust.types import TP
 
 from patrol.engine import Engine
 from patrol.incidents.parse import parse_event
 from patrol.incidents.profile import load_profile
-from patrol.policy import EmissionPolicy
+from patrol.policy import EmissionPolicy, Step
 from patrol.travel import make_provider
+from simulators.kafka_io import faust_credentials
 from simulators.settings import Settings
 from streams import codec
+from streams.api.server import ApiRuntime, attach_api, web_options
 from streams.offsets import Admit, GapReader, OffsetTracker, faust_message
+from streams.scoring import StreamScorer, attach_scoring
 from streams.topics import TopicNames, bootstrap_servers
 
 log = logging.getLogger("patrolstream.worker")
@@ -64,6 +80,20 @@ METADATA_MAX_AGE_MS = 5000
 
 IDLE_CHECK_S = 5.0
 """An agent idle this long while its partitions' highwater is ahead gets its messages again."""
+
+BATCH_MAX = 256
+"""Largest micro-batch an agent takes from its stream (Faust ``take_events``)."""
+
+BATCH_WITHIN_S = 0.005
+"""How long an agent waits for a micro-batch to fill before handling what it has: the most a
+micro-batch adds to an incident's latency."""
+
+TRIGGER_ID_HEADER = "patrol-trigger-id"
+"""Header of a route message: id of the incident whose processing emitted the route."""
+
+PRODUCED_MS_HEADER = "patrol-produced-ms"
+"""Header of valid-incident and route messages: the Kafka timestamp (ms) of the incident as
+produced to the incidents topic, so consumers can measure produce-to-route latency."""
 
 
 def history_key(district: str, seq: int) -> str:
@@ -132,6 +162,7 @@ class PatrolStreamApp:
         self._seen_generation = 0
         self._restored: set[str] = set()
         self._index: dict[str, list[int]] | None = None
+        self._pending: list[tuple[Any, Step, float]] = []
         self.app = faust.App(
             settings.app_id,
             broker=settings.broker,
@@ -140,6 +171,8 @@ class PatrolStreamApp:
             topic_replication_factor=settings.replication_factor,
             web_enabled=settings.web_port > 0,
             web_port=settings.web_port or 6066,
+            broker_credentials=faust_credentials(settings),  # Kafka TLS/SASL (docs/api.md)
+            **web_options(settings),  # API body limit, Faust's unauthenticated pages off
             datadir=settings.data_dir or f"{settings.app_id}-data",
             consumer_metadata_max_age_ms=METADATA_MAX_AGE_MS,
             key_serializer="raw",
@@ -155,20 +188,23 @@ class PatrolStreamApp:
         self.routes_topic = self.app.topic(self.topics.routes, **raw)
         self.history = self.app.Table(HISTORY_TABLE, key_type=str, partitions=settings.partitions)
         self._register()
+        # Extensions: other agents, pages and hooks attach here, after the core wiring; each
+        # ``attach_*(self)`` registers its own agents/timers on ``self.app``.
+        self.scoring: StreamScorer | None = attach_scoring(self)  # arrest scores (issue 4)
+        self.api: ApiRuntime = attach_api(self)  # dispatch API + metrics (issue 5)
 
     # -- wiring ----------------------------------------------------------------------------
     def _register(self) -> None:
         app = self.app
 
         async def decode(stream: faust.StreamT[bytes]) -> None:
-            async for event in stream.events():
-                await self._in_order(self._decoded, event.message, self.handle_raw)
+            async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):  # type: ignore[attr-defined]
+                for event in events:
+                    await self._in_order(self._decoded, event.message, self.handle_raw)
 
         async def learn(stream: faust.StreamT[bytes]) -> None:
-            async for event in stream.events():
-                if self._generation != self._seen_generation:
-                    self._reset()
-                await self._in_order(self._learned, event.message, self.handle_valid)
+            async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):  # type: ignore[attr-defined]
+                await self.learn_batch([event.message for event in events])
 
         app.agent(self.incidents_topic, name="decode")(decode)
         app.agent(self.valid_topic, name="learn")(learn)
@@ -242,6 +278,7 @@ class PatrolStreamApp:
             for rec in records:
                 skipped = faust_message(rec, tp, self.app.consumer_generation_id)
                 await handler(skipped)
+                await self._flush()  # its routes and history written before Faust may commit it
                 self.app.consumer.ack(skipped)  # lets Faust commit past it
                 tracker.processed(msg.topic, msg.partition, rec.offset)
                 self.stats.repaired += 1
@@ -278,6 +315,7 @@ class PatrolStreamApp:
     async def handle_raw(self, msg: Any) -> None:
         """Validate one message of the incidents topic; forward it or dead-letter it."""
         self.stats.received += 1
+        self.api.consumed()
         now = datetime.now(UTC)
         result = codec.decode_incident(
             msg.value,
@@ -292,11 +330,15 @@ class PatrolStreamApp:
         self.stats.valid += 1
         assert result.district is not None
         await self.valid_topic.send(
-            key=result.district.encode(), value=codec.incident_value(result), force=True
+            key=result.district.encode(),
+            value=codec.incident_value(result),
+            headers={PRODUCED_MS_HEADER: _produced_ms(msg)},
+            force=True,
         )
 
     async def _dead_letter(self, rejection: codec.Rejection, msg: Any, now: datetime) -> None:
         self.stats.dead_letters[rejection.reason] += 1
+        self.api.rejected(rejection.reason)
         where = {"topic": msg.topic, "partition": msg.partition, "offset": msg.offset}
         log.info(
             "dead letter", extra={"reason": rejection.reason, "field": rejection.field, **where}
@@ -305,36 +347,86 @@ class PatrolStreamApp:
         await self.dlq_topic.send(key=msg.key, value=value, force=True)
 
     # -- district state --------------------------------------------------------------------
+    async def learn_batch(self, messages: list[Any]) -> None:
+        """Learn a micro-batch of validated incidents, in offset order per partition.
+
+        The policy steps run one incident at a time (the same steps as one by one); their
+        routes are then sent together and acknowledged, and only then their history entries
+        written (:meth:`_flush`). The batch's messages are acknowledged to Faust after this
+        returns, so a crash anywhere in it redelivers them (at least once; the rebuilt revision
+        log makes a redelivery a ``duplicate``).
+        """
+        for msg in messages:
+            if self._generation != self._seen_generation:
+                await self._flush()  # steps learned before the rebalance
+                self._reset()
+            await self._in_order(self._learned, msg, self._learn)
+        await self._flush()
+
     async def handle_valid(self, msg: Any) -> None:
         """Learn one validated incident, emit the routes it makes due, record its history."""
+        await self._learn(msg)
+        await self._flush()
+
+    async def _learn(self, msg: Any) -> None:
+        """Run the policy on one incident; its routes and history wait for :meth:`_flush`."""
+        with _table_partition_of(msg):  # a history gap is deleted on the district's partition
+            await self._learn_in_context(msg)
+
+    async def _learn_in_context(self, msg: Any) -> None:
         district = msg.key.decode() if msg.key else "?"
         try:
             incident = parse_event(json.loads(msg.value), self.profile)
             district = self.engine.district_of(incident)
             self._ensure_restored(district)
+            started = time.perf_counter()
             step = self.policy.process(incident)
+            update_s = time.perf_counter() - started
+            self.api.learned(step)  # re-plan counter (reads the district's cursor now)
         except Exception as exc:  # never let one message stop the worker
             self.stats.processing_errors += 1
+            self.api.processing_failed()
             log.exception(
                 "processing failed",
                 extra={"district": district, "partition": msg.partition, "offset": msg.offset},
             )
+            await self._flush()  # the batch's earlier steps, so that the history is complete
             self._restored.discard(district)  # rebuilt from its history on the next incident
+            self._index = None  # ... found by a new scan (the last one gave its keys away)
             rejection = codec.Rejection("processing failed", None, f"{type(exc).__name__}: {exc}")
             await self._dead_letter(rejection, msg, datetime.now(UTC))
             return
-        self.stats.outcomes[step.outcome.value] += 1
-        for route in step.routes:
-            sent = await self.routes_topic.send(
-                key=codec.route_message_key(route), value=codec.route_value(route), force=True
-            )
-            await sent  # acknowledged before the history entry that records the emission
+        self._pending.append((msg, step, update_s))
+
+    async def _flush(self) -> None:
+        """Send the pending steps' routes, wait for their acknowledgements, then write the
+        history entries that record them (a route is never recorded before it is on Kafka)."""
+        pending, self._pending = self._pending, []
+        sent = []
+        for msg, step, _ in pending:
+            headers = {TRIGGER_ID_HEADER: step.incident_id.encode()} if step.incident_id else {}
+            headers[PRODUCED_MS_HEADER] = _header(msg, PRODUCED_MS_HEADER) or _produced_ms(msg)
+            for route in step.routes:
+                future = await self.routes_topic.send(
+                    key=codec.route_message_key(route),
+                    value=codec.route_value(route),
+                    headers=headers,
+                    force=True,
+                )
+                sent.append((route, future))
+        for route, future in sent:
+            await future  # acknowledged before the history entry that records the emission
             self.stats.routes += 1
+            self.api.route_emitted(route)  # route store, WebSocket subscribers, metrics
             extra = {"district": route.district, "date": route.date, "shift": route.shift}
             log.info("route emitted", extra={**extra, "version": route.version})
-        if step.entry is not None and step.seq is not None:
-            self.history[history_key(step.district, step.seq)] = step.entry
-            self.stats.history_entries += 1
+        for msg, step, update_s in pending:
+            if step.entry is not None and step.seq is not None:
+                with _table_partition_of(msg):
+                    self.history[history_key(step.district, step.seq)] = step.entry
+                self.stats.history_entries += 1
+            self.stats.outcomes[step.outcome.value] += 1  # counted once all of it is written
+            self.api.processed(msg, step, update_s)
 
     def _reset(self) -> None:
         """After a rebalance: forget every district; each is rebuilt on its next incident."""
@@ -381,6 +473,48 @@ class PatrolStreamApp:
         for seqs in index.values():
             seqs.sort()
         return index
+
+
+class _SourceEvent:
+    """Stands for the Faust event of ``message`` while a micro-batch writes the table."""
+
+    __slots__ = ("__weakref__", "message")
+
+    def __init__(self, message: Any) -> None:
+        self.message = message
+
+
+@contextmanager
+def _table_partition_of(msg: Any) -> Iterator[None]:
+    """Make ``msg`` Faust's current event, so that table writes go to the changelog partition
+    of the message's source partition (the district's), as inside per-event iteration.
+
+    A micro-batch's body runs outside Faust's event iteration (``take_events`` buffers in the
+    background), where ``Table.__setitem__`` cannot tell the partition; Faust reads it from
+    the ``faust.streams._current_event`` context variable, set here.
+    """
+    event = _SourceEvent(msg)
+    token = _current_event.set(weakref.ref(event))  # type: ignore[arg-type]
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
+
+
+def _header(msg: Any, name: str) -> bytes | None:
+    """The value of header ``name`` of a Faust message (headers as a mapping or pairs)."""
+    headers = getattr(msg, "headers", None) or ()
+    pairs = headers.items() if isinstance(headers, dict) else headers
+    for key, value in pairs:
+        if key == name:
+            return bytes(value) if value is not None else None
+    return None
+
+
+def _produced_ms(msg: Any) -> bytes:
+    """The message's Kafka timestamp in ms, as a header value (``b""`` when unknown)."""
+    ts = getattr(msg, "timestamp", None)
+    return str(round(ts * 1000)).encode() if isinstance(ts, int | float) else b""
 
 
 def create_app(settings: Settings) -> PatrolStreamApp:

@@ -71,7 +71,7 @@ def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
     )
     opt(
         "--web-port",
-        "port of the worker's web server (/patrol/stats); 0 = none",
+        "port of the worker's web server (dispatch API, /metrics); 0 = none",
         type=int,
         metavar="PORT",
     )
@@ -93,6 +93,29 @@ def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
     )
     opt("--log-level", "level of the JSON logs on stderr", metavar="LEVEL")
+    opt("--arrest-model", "ONNX arrest model to score incidents with; none = off", metavar="FILE")
+    opt(
+        "--arrest-reload-s", "seconds between model file checks; 0 = never", type=float, metavar="S"
+    )
+    opt("--score-batch", "largest micro-batch per onnxruntime call", type=int, metavar="N")
+    # dispatch API and Kafka security (docs/api.md); secrets only from the environment:
+    # PATROLSTREAM_API_TOKENS, PATROLSTREAM_KAFKA_SASL_PASSWORD
+    opt("--api-tokens-file", "JSON/TOML file of API token -> role", metavar="FILE")
+    opt("--api-max-body-bytes", "largest API request body", type=int, metavar="BYTES")
+    opt(
+        "--kafka-security-protocol",
+        "Kafka client security",
+        choices=["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"],
+    )
+    opt(
+        "--kafka-sasl-mechanism",
+        "SASL mechanism",
+        choices=["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"],
+    )
+    opt("--kafka-sasl-username", "SASL user name", metavar="USER")
+    opt("--kafka-ssl-cafile", "CA bundle (PEM) of the brokers' certificates", metavar="FILE")
+    opt("--kafka-ssl-certfile", "client certificate (PEM) for mutual TLS", metavar="FILE")
+    opt("--kafka-ssl-keyfile", "client certificate's private key (PEM)", metavar="FILE")
 
 
 def settings_from_args(ns: argparse.Namespace) -> Settings:
@@ -128,7 +151,18 @@ def run_worker(settings: Settings) -> int:
 
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    patrol = create_app(settings)
+    from models.arrest.runtime import ModelError
+
+    try:
+        patrol = create_app(settings)
+    except ModelError as exc:  # missing or corrupt arrest model: fail now, not at a score
+        log.error("cannot load the arrest model", extra={"error": str(exc)})
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:  # API token file, Kafka security settings, city profile
+        log.error("bad configuration", extra={"error": str(exc)})
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     bootstrap = bootstrap_servers(settings.broker)
     try:
         created = loop.run_until_complete(

@@ -8,21 +8,18 @@ does not answer: they call ``require_broker()`` in the test body.
 from __future__ import annotations
 
 import asyncio
+import io
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from streams import kafka_local as kl
+from streams import testing
 from streams.topics import TopicNames, ensure_topics
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,29 +43,13 @@ def require_broker() -> Callable[[], str]:
     return check
 
 
-@dataclass
-class WorkerProcess:
-    """A ``python -m streams.worker`` subprocess with its own app id, topics and log."""
-
-    bootstrap: str
-    tag: str
-    topics: TopicNames
-    env: dict[str, str]
-    log_path: Path
-    proc: subprocess.Popen[bytes] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+class WorkerProcess(testing.WorkerProcess):
+    """A worker subprocess (:class:`streams.testing.WorkerProcess`) with test conveniences."""
 
     async def start(self) -> WorkerProcess:
         """Create the topics (as a deployment would) and start the worker."""
         await ensure_topics(self.bootstrap, self.topics.all(), partitions=4)
-        with open(self.log_path, "ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "streams.worker"],
-                cwd=ROOT,
-                env=self.env,
-                stdout=subprocess.DEVNULL,
-                stderr=out,
-            )
+        self.spawn()
         return self
 
     def respawn(self) -> WorkerProcess:
@@ -79,26 +60,6 @@ class WorkerProcess:
         new.extra = self.extra  # shared: a respawn of a respawn is stopped at teardown too
         self.extra.setdefault("respawned", []).append(new)
         return new
-
-    def alive(self) -> bool:
-        """Whether the worker process still runs."""
-        return self.proc is not None and self.proc.poll() is None
-
-    def logs(self) -> list[dict[str, Any]]:
-        """The worker's JSON log lines so far (other lines are skipped)."""
-        out = []
-        for line in self.log_path.read_text(errors="replace").splitlines():
-            if line.startswith("{"):
-                try:
-                    out.append(json.loads(line))
-                except ValueError:
-                    continue
-        return out
-
-    def stats(self) -> dict[str, Any] | None:
-        """The latest ``stats`` log record of the worker."""
-        found = [r["stats"] for r in self.logs() if r.get("msg") == "stats"]
-        return found[-1] if found else None
 
     def wait_for_stats(
         self, predicate: Callable[[dict[str, Any]], bool], timeout_s: float = 30.0
@@ -113,32 +74,6 @@ class WorkerProcess:
                 break
             time.sleep(0.25)
         pytest.fail(f"worker stats never matched (last {self.stats()}):\n{self.tail()}")
-
-    def tail(self, n: int = 40) -> str:
-        """The last lines of the worker's log."""
-        return kl.tail(self.log_path, n)
-
-    def kill(self) -> int | None:
-        """SIGKILL (a crash: nothing flushed, no commit, no leave-group); the exit code."""
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        return self.proc.returncode
-
-    def stop(self) -> int | None:
-        """SIGTERM, then SIGKILL after 20 s; returns the exit code."""
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
 
 
 FAST_GROUP = {
@@ -159,27 +94,12 @@ def worker_factory(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
     made: list[WorkerProcess] = []
 
     def make(bootstrap: str, **settings: object) -> WorkerProcess:
-        tag = uuid.uuid4().hex[:10]
-        prefix = f"t{tag}."
-        base = {
-            "broker": f"kafka://{bootstrap}",
-            "app_id": f"ps-test-{tag}",
-            "topic_prefix": prefix,
-            "store": "memory://",
-            "data_dir": str(tmp_path / f"data-{tag}"),
-            "log_level": "INFO",
-            "stats_interval_s": 0.5,
-            "partitions": 4,
-        }
-        base.update(settings)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PATROLSTREAM_")}
-        env.update(FAST_GROUP)
-        env.update({f"PATROLSTREAM_{k.upper()}": str(v) for k, v in base.items()})
-        env[kl.ENV_BOOTSTRAP] = bootstrap
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-        w = WorkerProcess(
-            bootstrap, tag, TopicNames.with_prefix(prefix), env, tmp_path / f"worker-{tag}.log"
-        )
+        base = testing.worker_settings(bootstrap, tmp_path, "test", **settings)
+        base = {"stats_interval_s": 0.5, "partitions": 4, **base}
+        tag = base["app_id"].rpartition("-")[2]
+        env = testing.worker_env(base, {**FAST_GROUP, kl.ENV_BOOTSTRAP: bootstrap})
+        topics = TopicNames.with_prefix(base["topic_prefix"])
+        w = WorkerProcess(bootstrap, tag, topics, env, tmp_path / f"worker-{tag}.log")
         made.append(w)
         return w
 
@@ -216,18 +136,12 @@ async def consume(
 ) -> list[Any]:
     """Read ``topic`` from the beginning (no group) until ``until(records)`` holds and nothing
     more arrived for ``quiet_s``, or ``timeout_s`` passed, or ``alive()`` turned false."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka import AIOKafkaConsumer
 
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
-        parts = consumer.partitions_for_topic(topic) or set()
-        while not parts:
-            await consumer._client.force_metadata_update()  # topic just created
-            parts = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(parts)]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
+        await testing.from_beginning(consumer, topic)
         records: list[Any] = []
         deadline = time.monotonic() + timeout_s
         last_new = time.monotonic()
@@ -260,18 +174,12 @@ def consume_fixture() -> Callable[..., Any]:
 async def read_changelog(bootstrap: str, topic: str) -> dict[str, Any]:
     """The latest value of every key of a Faust table changelog (JSON keys and values);
     deleted keys (tombstones) are absent."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka import AIOKafkaConsumer
 
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
-        parts = consumer.partitions_for_topic(topic) or set()
-        while not parts:
-            await consumer._client.force_metadata_update()
-            parts = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(parts)]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
+        tps = await testing.from_beginning(consumer, topic)
         ends = await consumer.end_offsets(tps)
         table: dict[str, Any] = {}
 
@@ -400,16 +308,49 @@ def by_slot(docs: list[dict[str, Any]]) -> dict[tuple[str, str, str], list[dict[
     return out
 
 
+async def until_history(
+    bootstrap: str,
+    changelog: str,
+    want: dict[str, list[Any]],
+    alive: Callable[[], bool],
+    timeout_s: float = 60.0,
+) -> dict[str, list[Any]]:
+    """Poll a ``district-history`` changelog until its histories equal ``want`` (the worker is
+    done), the worker died, or ``timeout_s`` passed; returns the last histories read."""
+    got: dict[str, list[Any]] = {}
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        got = district_histories(await read_changelog(bootstrap, changelog))
+        if got == want or not alive():
+            break
+        await asyncio.sleep(0.5)
+    return got
+
+
 class StreamHelpers:
     """The module-level helpers above, for tests (conftest modules are not importable)."""
 
     read_changelog = staticmethod(read_changelog)
+    until_history = staticmethod(until_history)
     district_histories = staticmethod(district_histories)
     run_embedded = staticmethod(run_embedded)
     restore_states = staticmethod(restore_states)
     with_revisions_and_duplicates = staticmethod(with_revisions_and_duplicates)
     message = staticmethod(message)
     by_slot = staticmethod(by_slot)
+
+
+@pytest.fixture
+def sliced(slicer: Callable[[set[str], int], str], chicago: Any) -> Callable[..., list[Any]]:
+    """``sliced(districts, days)``: the sample's valid incidents of ``districts`` (as exported,
+    e.g. ``{"008"}``) in the first ``days`` days of September 2016, in event-time order."""
+    from patrol.incidents.parse import read_csv
+
+    def make(districts: set[str], days: int) -> list[Any]:
+        batch = read_csv(io.StringIO(slicer(districts, days)), chicago)
+        return sorted(batch.incidents, key=lambda i: i.occurred_at)
+
+    return make
 
 
 @pytest.fixture

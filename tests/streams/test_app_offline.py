@@ -15,11 +15,18 @@ import pytest
 from patrol.engine import Engine
 from patrol.incidents.parse import read_csv
 from patrol.incidents.profile import CityProfile
+from patrol.policy import EmissionPolicy
 from patrol.travel import make_provider
 from simulators.embedded import replay_stream
 from simulators.settings import Settings
 from streams import codec
-from streams.app import PatrolStreamApp, create_app, history_key, parse_history_key
+from streams.app import (
+    TRIGGER_ID_HEADER,
+    PatrolStreamApp,
+    create_app,
+    history_key,
+    parse_history_key,
+)
 
 
 @dataclass
@@ -36,10 +43,19 @@ class FakeTopic:
 
     def __init__(self) -> None:
         self.sent: list[tuple[bytes | None, bytes]] = []
+        self.headers: list[dict[str, bytes]] = []
 
-    async def send(self, *, key: bytes | None, value: bytes, force: bool = False) -> Any:
+    async def send(
+        self,
+        *,
+        key: bytes | None,
+        value: bytes,
+        headers: dict[str, bytes] | None = None,
+        force: bool = False,
+    ) -> Any:
         assert force, "the worker sends immediately (at-least-once, no attachments)"
         self.sent.append((key, value))
+        self.headers.append(dict(headers or {}))
         done = asyncio.get_running_loop().create_future()
         done.set_result(None)
         return done
@@ -96,6 +112,65 @@ async def test_history_rebuilds_each_district_after_a_rebalance(
         await app.handle_valid(FakeMessage(inc.district.encode(), codec.incident_value(inc)))
     assert sum(1 for k in app.history if k.startswith("8|")) == count_8
     assert app.stats.processing_errors == 0
+
+
+async def test_micro_batches_learn_exactly_like_one_incident_at_a_time(
+    tmp_path: Path, incidents: list[Any], chicago: CityProfile
+) -> None:
+    one, batched = offline_app(tmp_path / "one"), offline_app(tmp_path / "batched")
+    messages = [
+        FakeMessage(inc.district.encode(), codec.incident_value(inc), offset=n)
+        for n, inc in enumerate(incidents)
+    ]
+    for msg in messages:
+        await one.handle_valid(msg)
+    for start in range(0, len(messages), 37):
+        await batched.learn_batch(messages[start : start + 37])
+    sent = batched.routes_topic.sent  # type: ignore[attr-defined]
+    assert len(sent) > 10 and sent == one.routes_topic.sent  # type: ignore[attr-defined]
+    assert batched.history == one.history
+    assert batched.stats.history_entries == len(incidents)
+    # Every route message names the incident whose processing emitted it.
+    s = batched.settings
+    policy = EmissionPolicy(Engine(chicago, s.engine_config(), make_provider(s.travel)),
+                            s.policy_config())  # fmt: skip
+    triggers = [inc.id for inc in incidents for _ in policy.process(inc).routes]
+    headers = batched.routes_topic.headers  # type: ignore[attr-defined]
+    assert [h[TRIGGER_ID_HEADER].decode() for h in headers] == triggers
+
+
+async def test_a_failure_inside_a_micro_batch_rebuilds_from_a_complete_history(
+    tmp_path: Path, incidents: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An incident that fails mid-batch: the district is rebuilt from its history, which must
+    already hold the batch's earlier steps; the outcome equals one-at-a-time processing."""
+    failing = incidents[len(incidents) // 2].id
+    apps = []
+    for name in ("one", "batched"):
+        app = offline_app(tmp_path / name)
+        real = app.policy.process
+
+        def process(incident: Any, real: Any = real) -> Any:
+            if incident.id == failing:
+                raise RuntimeError("injected")
+            return real(incident)
+
+        monkeypatch.setattr(app.policy, "process", process)
+        apps.append(app)
+    one, batched = apps
+    messages = [
+        FakeMessage(inc.district.encode(), codec.incident_value(inc), offset=n)
+        for n, inc in enumerate(incidents)
+    ]
+    for msg in messages:
+        await one.handle_valid(msg)
+    for start in range(0, len(messages), 50):
+        await batched.learn_batch(messages[start : start + 50])
+    assert batched.stats.processing_errors == one.stats.processing_errors == 1
+    assert batched.stats.restored_districts == one.stats.restored_districts == 1
+    assert batched.routes_topic.sent == one.routes_topic.sent  # type: ignore[attr-defined]
+    assert batched.history == one.history
+    assert len(batched.history) == len(incidents) - 1
 
 
 async def test_decode_forwards_valid_incidents_and_dead_letters_the_rest(

@@ -4,15 +4,11 @@ reason and field, the worker keeps running, and the valid incidents around them 
 from __future__ import annotations
 
 import base64
-import io
 import json
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-
-from patrol.incidents.parse import read_csv
-from patrol.incidents.profile import CityProfile
 
 
 def _bad_messages(template: dict[str, Any]) -> list[tuple[bytes, str, str | None]]:
@@ -46,13 +42,10 @@ async def test_bad_input_goes_to_the_dlq_and_the_worker_keeps_going(
     worker_factory: Callable[..., Any],
     produce: Callable[..., Any],
     consume: Callable[..., Any],
-    slicer: Callable[[set[str], int], str],
-    chicago: CityProfile,
+    sliced: Callable[..., list[Any]],
 ) -> None:
     bootstrap = require_broker()
-    valid = sorted(
-        read_csv(io.StringIO(slicer({"008"}, 2)), chicago).incidents, key=lambda i: i.occurred_at
-    )[:40]
+    valid = sliced({"008"}, 2)[:40]
     bad = _bad_messages(valid[0].to_event())
     messages: list[tuple[bytes | None, bytes]] = []
     for i, inc in enumerate(valid):  # a bad message after every fourth valid one

@@ -5,16 +5,12 @@ nothing lost, nothing counted twice."""
 
 from __future__ import annotations
 
-import asyncio
-import io
 import json
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from patrol.incidents.parse import read_csv
-from patrol.incidents.profile import CityProfile
 from simulators.settings import Settings
 from streams.app import HISTORY_TABLE
 
@@ -37,15 +33,11 @@ async def test_killed_twice_mid_replay_ends_like_the_embedded_run(
     worker_factory: Callable[..., Any],
     produce: Callable[..., Any],
     consume: Callable[..., Any],
-    slicer: Callable[[set[str], int], str],
-    chicago: CityProfile,
+    sliced: Callable[..., list[Any]],
     helpers: Any,
 ) -> None:
     bootstrap = require_broker()
-    incidents = sorted(
-        read_csv(io.StringIO(slicer({"008", "011"}, 6)), chicago).incidents,
-        key=lambda i: i.occurred_at,
-    )
+    incidents = sliced({"008", "011"}, 6)
     stream = helpers.with_revisions_and_duplicates(incidents)
     settings = Settings().override(**SETTINGS)
     want = helpers.run_embedded(stream, settings)
@@ -67,12 +59,7 @@ async def test_killed_twice_mid_replay_ends_like_the_embedded_run(
         worker = await worker.respawn().start()
 
     # Poll the changelog until it holds the whole history (the worker is done) or time out.
-    got: dict[str, list[Any]] = {}
-    for _ in range(120):
-        got = helpers.district_histories(await helpers.read_changelog(bootstrap, changelog))
-        if got == want.histories or not worker.alive():
-            break
-        await asyncio.sleep(0.5)
+    got = await helpers.until_history(bootstrap, changelog, want.histories, worker.alive)
     assert worker.alive(), worker.tail()
     restarts = [r for r in worker.logs() if r.get("msg") == "district restored"]
     assert restarts, "the last worker never rebuilt a district from the changelog"

@@ -5,15 +5,12 @@ their routes, and the routes and history end equal to the embedded run."""
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from patrol.incidents.parse import read_csv
-from patrol.incidents.profile import CityProfile
 from simulators.settings import Settings
 from streams.app import HISTORY_TABLE
 
@@ -32,31 +29,17 @@ def _emitted(worker: Any) -> list[dict[str, Any]]:
     return [r for r in worker.logs() if r.get("msg") == "route emitted"]
 
 
-async def _until_history(helpers: Any, bootstrap: str, changelog: str, want: Any, alive: Any):
-    got: dict[str, list[Any]] = {}
-    for _ in range(120):
-        got = helpers.district_histories(await helpers.read_changelog(bootstrap, changelog))
-        if got == want or not alive():
-            break
-        await asyncio.sleep(0.5)
-    return got
-
-
 @pytest.mark.kafka
 async def test_a_stopped_workers_districts_move_to_the_other(
     require_broker: Callable[[], str],
     worker_factory: Callable[..., Any],
     produce: Callable[..., Any],
     consume: Callable[..., Any],
-    slicer: Callable[[set[str], int], str],
-    chicago: CityProfile,
+    sliced: Callable[..., list[Any]],
     helpers: Any,
 ) -> None:
     bootstrap = require_broker()
-    incidents = sorted(
-        read_csv(io.StringIO(slicer(DISTRICTS, 4)), chicago).incidents,
-        key=lambda i: i.occurred_at,
-    )
+    incidents = sliced(DISTRICTS, 4)
     half = len(incidents) // 2
     settings = Settings().override(**SETTINGS)
     want_half = helpers.run_embedded(incidents[:half], settings)
@@ -74,7 +57,7 @@ async def test_a_stopped_workers_districts_move_to_the_other(
     assert len(_assigned(a, valid)) == 2 and len(_assigned(b, valid)) == 2, a.tail() + b.tail()
 
     await produce(bootstrap, a.topics.incidents, [helpers.message(i) for i in incidents[:half]])
-    got = await _until_history(helpers, bootstrap, changelog, want_half.histories, a.alive)
+    got = await helpers.until_history(bootstrap, changelog, want_half.histories, a.alive)
     assert got == want_half.histories
     moved = {r["district"] for r in _emitted(b)}
     kept = {r["district"] for r in _emitted(a)}
@@ -83,7 +66,7 @@ async def test_a_stopped_workers_districts_move_to_the_other(
 
     assert b.stop() == 0, b.tail()
     await produce(bootstrap, a.topics.incidents, [helpers.message(i) for i in incidents[half:]])
-    got = await _until_history(helpers, bootstrap, changelog, want.histories, a.alive)
+    got = await helpers.until_history(bootstrap, changelog, want.histories, a.alive)
     assert a.alive(), a.tail()
     assert got == want.histories  # the moved districts continued from their changelog
 

@@ -3,17 +3,14 @@ out, equal to the embedded mode's stream replay of the same incidents (the parit
 
 from __future__ import annotations
 
-import io
 import json
 import time
-from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from patrol.engine import Engine
-from patrol.incidents.parse import read_csv
 from patrol.incidents.profile import CityProfile
 from patrol.routes import validate_route_geojson
 from patrol.travel import make_provider
@@ -23,27 +20,18 @@ from simulators.settings import Settings
 SETTINGS = {"min_incidents": 50, "replan_every": 25, "material_m": 50.0}
 
 
-def _by_slot(docs: list[dict[str, Any]]) -> dict[tuple[str, str, str], list[dict[str, Any]]]:
-    out: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
-    for doc in docs:
-        out[(doc["district"], doc["date"], doc["shift"])].append(doc)
-    return dict(out)
-
-
 @pytest.mark.kafka
 async def test_routes_from_kafka_equal_the_embedded_stream_replay(
     require_broker: Callable[[], str],
     worker_factory: Callable[..., Any],
     produce: Callable[..., Any],
     consume: Callable[..., Any],
-    slicer: Callable[[set[str], int], str],
+    sliced: Callable[..., list[Any]],
     chicago: CityProfile,
+    helpers: Any,
 ) -> None:
     bootstrap = require_broker()
-    incidents = sorted(
-        read_csv(io.StringIO(slicer({"008", "011"}, 10)), chicago).incidents,
-        key=lambda i: i.occurred_at,
-    )
+    incidents = sliced({"008", "011"}, 10)
     assert len(incidents) > 900
     settings = Settings().override(**SETTINGS)
     engine = Engine(chicago, settings.engine_config(), make_provider(settings.travel))
@@ -53,10 +41,7 @@ async def test_routes_from_kafka_equal_the_embedded_stream_replay(
 
     worker = await worker_factory(bootstrap, **SETTINGS).start()
     started = time.monotonic()
-    messages = [
-        (inc.district.encode() if inc.district else None, json.dumps(inc.to_event()).encode())
-        for inc in incidents
-    ]
+    messages = [helpers.message(inc) for inc in incidents]
     await produce(bootstrap, worker.topics.incidents, messages)
     records = await consume(
         bootstrap,
@@ -73,7 +58,7 @@ async def test_routes_from_kafka_equal_the_embedded_stream_replay(
     for rec, doc in zip(records, docs, strict=True):
         assert validate_route_geojson(doc) == [], doc["route_id"]
         assert rec.key.decode() == f"{doc['district']}/{doc['shift']}"
-    got, want = _by_slot(docs), _by_slot(expected)
+    got, want = helpers.by_slot(docs), helpers.by_slot(expected)
     assert sorted(got) == sorted(want), f"{len(docs)} routes vs {len(expected)} in {elapsed:.1f} s"
     for slot, routes in want.items():
         assert [r["version"] for r in got[slot]] == [r["version"] for r in routes], slot
@@ -90,32 +75,27 @@ async def test_a_restarted_worker_continues_from_the_changelog(
     worker_factory: Callable[..., Any],
     produce: Callable[..., Any],
     consume: Callable[..., Any],
-    slicer: Callable[[set[str], int], str],
+    sliced: Callable[..., list[Any]],
     chicago: CityProfile,
+    helpers: Any,
 ) -> None:
     """Stop a worker half-way, start a new process: it rebuilds the districts from the
     changelog, ignores redelivered incidents, and the routes still equal the replay."""
     bootstrap = require_broker()
-    incidents = sorted(
-        read_csv(io.StringIO(slicer({"008", "011"}, 6)), chicago).incidents,
-        key=lambda i: i.occurred_at,
-    )
+    incidents = sliced({"008", "011"}, 6)
     settings = Settings().override(**SETTINGS)
     engine = Engine(chicago, settings.engine_config(), make_provider(settings.travel))
     expected = [r.to_geojson() for r in replay_stream(engine, incidents, settings.policy_config())]
 
-    def message(inc: Any) -> tuple[bytes, bytes]:
-        return inc.district.encode(), json.dumps(inc.to_event()).encode()
-
     half = len(incidents) // 2
     first = await worker_factory(bootstrap, **SETTINGS).start()
-    await produce(bootstrap, first.topics.incidents, [message(i) for i in incidents[:half]])
+    await produce(bootstrap, first.topics.incidents, [helpers.message(i) for i in incidents[:half]])
     before = first.wait_for_stats(lambda s: s["valid"] == half and s["history_entries"] == half)
     assert first.stop() == 0, first.tail()
 
     second = await first.respawn().start()
     redelivered = incidents[half - 40 : half]  # as if the last offsets had not been committed
-    rest = [message(i) for i in [*redelivered, *incidents[half:]]]
+    rest = [helpers.message(i) for i in [*redelivered, *incidents[half:]]]
     await produce(bootstrap, second.topics.incidents, rest)
     records = await consume(
         bootstrap,
@@ -128,5 +108,5 @@ async def test_a_restarted_worker_continues_from_the_changelog(
     after = second.wait_for_stats(lambda s: s["valid"] == len(rest))
     assert after["restored_entries"] == before["history_entries"]
     assert after["outcomes"] == {"duplicate": 40, "new": len(incidents) - half}
-    got = _by_slot([json.loads(r.value) for r in records])
-    assert got == _by_slot(expected)
+    got = helpers.by_slot([json.loads(r.value) for r in records])
+    assert got == helpers.by_slot(expected)
