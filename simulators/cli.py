@@ -2,15 +2,18 @@
 
 Sub-commands: ``run`` (the embedded mode), ``worker`` (a Faust worker), ``replay`` (incidents
 into Kafka), ``routes`` (print live routes), ``train-arrest`` (the arrest models),
-``backtest hotspots|routes`` (forecast and route evaluation) and ``kafka`` (the local broker).
+``backtest hotspots|routes`` (forecast and route evaluation), ``audit`` (fairness audit),
+``report`` (one HTML page of every result), ``serve`` (the dispatch API without a worker) and
+``kafka`` (the local broker).
 Settings come from flags or ``PATROLSTREAM_*`` environment variables (:mod:`simulators.settings`).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -126,6 +129,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="also draw one PNG map per date and shift (all districts' routes on the district "
         "boundaries) into --out",
     )
+    run.add_argument(
+        "--arrest-model",
+        metavar="FILE|none",
+        help="ONNX arrest model scored on every incident into --out/scores.jsonl (its "
+        ".card.json beside it; 'none' = no scoring; env PATROLSTREAM_ARREST_MODEL; default: the "
+        "committed model). Skipped with a warning when onnxruntime is not installed",
+    )
     run.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     run.add_argument(
         "--log-level", help=f"log level of the JSON logs on stderr (default {env.log_level})"
@@ -181,6 +191,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     route_backtest.add_route_backtest_arguments(br)
 
+    from simulators import audit, report
+
+    audit.add_audit_arguments(sub)
+    report.add_report_arguments(sub)
+
+    sv = sub.add_parser(
+        "serve",
+        help="the dispatch API and map page without a worker (routes from the routes topic)",
+        description="Serve /v1/routes, the WebSocket /v1/stream, the map page and /metrics from "
+        "the routes topic alone (no district state: hotspots are empty and probabilities "
+        "answer 404; ask a worker, whose web server runs the same API, for those). "
+        "See docs/api.md.",
+    )
+    try:
+        from streams.api import serve
+    except ImportError as exc:  # the 'stream' extra is not installed
+        sv.set_defaults(missing_extra=f"{exc}; install the 'stream' extra")
+    else:
+        serve.add_serve_arguments(sv)
+
     kafka = sub.add_parser(
         "kafka",
         help="start, stop or check the local Kafka broker (KRaft) used for development/tests",
@@ -206,6 +236,7 @@ def _run(ns: argparse.Namespace) -> int:
         half_life_days=ns.half_life_days,
         min_incidents=ns.min_incidents,
         log_level=ns.log_level,
+        arrest_model=ns.arrest_model,
     )
     setup_logging(s.log_level)
     if s.travel == "osm-road" and not s.osm_path:
@@ -220,16 +251,23 @@ def _run(ns: argparse.Namespace) -> int:
             return 2
     shifts = [sh for sh in SHIFTS if not ns.shift or sh.label in ns.shift]
     dates = getattr(ns, "date", "last")
-    report = run(
-        paths,
-        engine,
-        ns.out,
-        dates=None if dates in ("last", None) else dates,
-        every_date=dates is None,
-        shifts=shifts,
-        districts=set(ns.district) if ns.district else None,
-        progress=not ns.no_progress,
-    )
+    from models.arrest.runtime import ModelError
+
+    try:
+        report = run(
+            paths,
+            engine,
+            ns.out,
+            dates=None if dates in ("last", None) else dates,
+            every_date=dates is None,
+            shifts=shifts,
+            districts=set(ns.district) if ns.district else None,
+            progress=not ns.no_progress,
+            arrest_model=s.arrest_model,
+        )
+    except ModelError as exc:
+        print(f"error: --arrest-model: {exc}", file=sys.stderr)
+        return 2
     if ns.plot:
         from simulators.plot import plot_run
 
@@ -240,7 +278,27 @@ def _run(ns: argparse.Namespace) -> int:
         f"{report.routes} routes written to {ns.out}/ from {report.rows} rows "
         f"({rej.total} rejected{': ' + str(rej.by_reason()) if rej.total else ''})"
     )
+    if report.scores:
+        print(
+            f"{report.scores} arrest scores written to {ns.out}/scores.jsonl "
+            f"(model {report.model_version})"
+        )
     return 0
+
+
+HANDLERS = {
+    "worker": "streams.worker:worker_main",
+    "replay": "simulators.replay:replay_main",
+    "routes": "simulators.follow:routes_main",
+    "serve": "streams.api.serve:serve_main",
+    "train-arrest": "models.arrest.cli:train_main",
+    "audit": "simulators.audit:audit_main",
+    "report": "simulators.report:report_main",
+    "backtest hotspots": "simulators.backtest:backtest_main",
+    "backtest routes": "simulators.route_backtest:route_backtest_main",
+}
+"""Sub-command -> ``module:function`` run with the parsed arguments (imported on use, so a
+command's optional dependencies are needed only when it runs)."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -253,31 +311,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     ns = build_parser().parse_args(argv)
     if ns.command == "run":
         return _run(ns)
-    if ns.command == "worker":
-        from streams.worker import worker_main
-
-        return worker_main(ns)
-    if ns.command == "replay":
-        from simulators.replay import replay_main
-
-        return replay_main(ns)
-    if ns.command == "routes":
-        from simulators.follow import routes_main
-
-        return routes_main(ns)
-    if ns.command == "train-arrest":
-        from models.arrest.cli import train_main
-
-        return train_main(ns)
-    if ns.command == "backtest":
-        if ns.backtest_command == "routes":
-            from simulators.route_backtest import route_backtest_main
-
-            return route_backtest_main(ns)
-        from simulators.backtest import backtest_main
-
-        return backtest_main(ns)
-    return 2
+    if getattr(ns, "missing_extra", None):
+        print(f"error: {ns.command}: {ns.missing_extra}", file=sys.stderr)
+        return 2
+    name = ns.command
+    if name == "backtest":
+        name = f"backtest {ns.backtest_command}"
+    module, function = HANDLERS[name].split(":")
+    handler: Callable[[argparse.Namespace], int] = getattr(
+        importlib.import_module(module), function
+    )
+    return handler(ns)
 
 
 if __name__ == "__main__":
