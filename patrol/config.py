@@ -35,9 +35,20 @@ class EngineConfig:
     retention_days
         How long an incident id is remembered for revisions; older arrivals are dropped as late.
     planner
-        ``"cpspa"`` (fuzzy Algorithm 2), ``"nearest"`` or ``"random"``.
+        ``"cpspa"`` (fuzzy Algorithm 2), ``"nearest"`` or ``"random"`` (orders of the CPSPA
+        way-points), or ``"optimizer"``: where to patrol as well as in what order
+        (:mod:`patrol.planning.optimizer`, needs the ``optimize`` extra, i.e. OR-Tools).
     return_to_station
-        Whether the route ends back at the station.
+        Whether the route ends back at the station (CPSPA orders only).
+    units
+        Patrol units per district and shift (routes for units 1..n); more than one needs
+        ``planner="optimizer"``.
+    sites_per_unit, site_radius_m, dwell_s
+        The optimiser's candidate sites (the highest-risk 250 m discs, see
+        :func:`patrol.planning.select_sites`) per unit, their radius, and the patrol stop at each.
+    solver_solutions
+        The optimiser's OR-Tools search stops after this many solutions (a deterministic limit,
+        unlike a time limit, so every runtime plans the same routes).
     """
 
     cell_m: float = 50.0
@@ -53,16 +64,29 @@ class EngineConfig:
     retention_days: float = 365.0
     planner: str = "cpspa"
     return_to_station: bool = False
+    units: int = 1
+    sites_per_unit: int = 25
+    site_radius_m: float = 250.0
+    dwell_s: float = 900.0
+    solver_solutions: int = 200
 
     def __post_init__(self) -> None:
         positive = ("cell_m", "cluster_cell_m", "half_life_days", "bandwidth_m", "epsilon_m")
         for name in (*positive, "refit_days"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name}: must be > 0, got {getattr(self, name)}")
-        if self.k_max < 1:
-            raise ValueError(f"k_max: must be >= 1, got {self.k_max}")
+        for name in ("k_max", "units", "sites_per_unit", "solver_solutions"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
+        if not self.site_radius_m > 0 or not self.dwell_s >= 0:
+            raise ValueError(
+                f"site_radius_m and dwell_s: need > 0 and >= 0, "
+                f"got {self.site_radius_m} and {self.dwell_s}"
+            )
         if self.planner not in PLANNERS:
             raise ValueError(f"planner: must be one of {sorted(PLANNERS)}, got {self.planner!r}")
+        if self.units > 1 and self.planner != "optimizer":
+            raise ValueError(f"units: {self.units} units need planner 'optimizer'")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict of the parameters."""
@@ -75,4 +99,4 @@ class EngineConfig:
         return cls(**{k: v for k, v in d.items() if k in names})
 
 
-PLANNERS = frozenset({"cpspa", "nearest", "random"})
+PLANNERS = frozenset({"cpspa", "nearest", "random", "optimizer"})

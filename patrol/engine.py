@@ -4,7 +4,8 @@
 Faust workers) and exposes three operations:
 
 * :meth:`Engine.ingest` - validate placement, de-duplicate and apply revisions, learn;
-* :meth:`Engine.plan` - plan a district's route for a date and shift from what was learned;
+* :meth:`Engine.plan` - plan a district's route for a date and shift from what was learned
+  (:meth:`Engine.plan_units`: the routes of every unit, with ``planner="optimizer"``);
 * :meth:`Engine.due_shifts` - which shifts start as the event-time watermark advances.
 
 The streaming runtime adds a few hooks used by :mod:`patrol.policy`: :meth:`Engine.preview`
@@ -32,8 +33,9 @@ from patrol.learners.base import SECONDS_PER_DAY, Observation
 from patrol.learners.clusters import Clustering
 from patrol.learners.decay import table_arrays
 from patrol.model import DistrictModel
-from patrol.planner import plan_route
+from patrol.planner import plan_optimised, plan_route
 from patrol.planning import SHIFTS, Shift, shift_bounds
+from patrol.planning.optimizer import require_ortools
 from patrol.routes import Route
 from patrol.travel import StreetGridProvider
 from patrol.travel.base import TravelProvider
@@ -102,6 +104,12 @@ class Engine:
         Engine parameters.
     travel
         Travel-time provider (phase 4); the street grid by default.
+
+    Raises
+    ------
+    ImportError
+        With ``planner="optimizer"`` when OR-Tools (the ``optimize`` extra) is missing: a
+        worker fails at start rather than at its first shift.
     """
 
     def __init__(
@@ -117,6 +125,8 @@ class Engine:
         self.tz = profile.zone
         self.projection = profile.projection
         self.districts: dict[str, DistrictState] = {}
+        if self.config.planner == "optimizer":
+            require_ortools()
 
     # -- ingest ---------------------------------------------------------------------------
     def district_of(self, incident: Incident) -> str:
@@ -218,42 +228,65 @@ class Engine:
         generated_at: datetime,
         dry_run: bool = False,
     ) -> Route | None:
-        """Plan the district's route for ``day``/``shift`` and bump its version.
+        """Plan the district's route for ``day``/``shift`` and bump its version (unit 1).
 
-        Returns ``None`` while the district has fewer than ``min_incidents`` incidents.
-        With ``dry_run`` nothing changes: the district's last fitted clusters are used even
-        when stale (no k-means refit: a forecast is cheap; only a district never fitted yet is
-        fitted, on a copy that is thrown away), and the route carries the *next* version
-        without taking it (see :meth:`commit_version`), so that a forecast that is not emitted
-        leaves no trace.
+        :meth:`plan_units` with the first unit's route, ``None`` when there is none.
+        """
+        routes = self.plan_units(district, day, shift, generated_at=generated_at, dry_run=dry_run)
+        return routes[0] if routes else None
+
+    def plan_units(
+        self,
+        district: str,
+        day: date,
+        shift: Shift,
+        *,
+        generated_at: datetime,
+        dry_run: bool = False,
+    ) -> list[Route]:
+        """Plan the district's routes for ``day``/``shift`` (units 1..n) and bump its version.
+
+        Returns no route while the district has fewer than ``min_incidents`` incidents. The
+        CPSPA orders (``planner`` ``cpspa``, ``nearest``, ``random``) plan one unit; the
+        ``optimizer`` plans ``config.units`` (:func:`patrol.planner.plan_optimised`), all with
+        the same version. With ``dry_run`` nothing changes: the district's last fitted clusters
+        are used even when stale (no k-means refit: a forecast is cheap; only a district never
+        fitted yet is fitted, on a copy that is thrown away), and the routes carry the *next*
+        version without taking it (see :meth:`commit_version`), so that a forecast that is not
+        emitted leaves no trace. The optimiser reads only the probability table's decayed
+        counts: it never fits clusters.
         """
         st = self.districts.get(district)
         if st is None or st.model.n_incidents < self.config.min_incidents:
-            return None
+            return []
         key = route_key(day, shift)
-        clusterer = st.model.clusterer
-        if dry_run:  # fit() only rebinds attributes: a shallow copy keeps the original intact
-            st.model.clusterer = copy.copy(clusterer)
-        try:
-            route = plan_route(
-                district=district,
-                model=st.model,
-                station=self.station(district),
-                day=day,
-                shift=shift,
-                tz=self.tz,
-                projection=self.projection,
-                travel=self.travel,
-                config=self.config,
-                version=st.versions.get(key, 0) + 1,
-                generated_at=generated_at,
-                refit=not dry_run,
-            )
-        finally:
-            st.model.clusterer = clusterer
-        if route is not None and not dry_run:
-            st.versions[key] = route.version
-        return route
+        common: dict[str, Any] = {
+            "district": district,
+            "model": st.model,
+            "station": self.station(district),
+            "day": day,
+            "shift": shift,
+            "tz": self.tz,
+            "projection": self.projection,
+            "travel": self.travel,
+            "config": self.config,
+            "version": st.versions.get(key, 0) + 1,
+            "generated_at": generated_at,
+        }
+        if self.config.planner == "optimizer":
+            routes = plan_optimised(**common)
+        else:
+            clusterer = st.model.clusterer
+            if dry_run:  # fit() only rebinds attributes: a shallow copy keeps the original intact
+                st.model.clusterer = copy.copy(clusterer)
+            try:
+                route = plan_route(**common, refit=not dry_run)
+            finally:
+                st.model.clusterer = clusterer
+            routes = [] if route is None else [route]
+        if routes and not dry_run:
+            st.versions[key] = routes[0].version
+        return routes
 
     def commit_version(self, route: Route) -> None:
         """Record ``route.version`` as taken for its district, date and shift (an emission)."""
@@ -280,12 +313,10 @@ class Engine:
         self.districts.pop(district, None)
 
     def plan_all(self, day: date, shift: Shift, *, generated_at: datetime) -> list[Route]:
-        """Plan every known district for ``day``/``shift`` (sorted by district id)."""
+        """Plan every known district for ``day``/``shift`` (sorted by district id, then unit)."""
         routes = []
         for district in sorted(self.districts, key=_district_sort_key):
-            route = self.plan(district, day, shift, generated_at=generated_at)
-            if route is not None:
-                routes.append(route)
+            routes += self.plan_units(district, day, shift, generated_at=generated_at)
         return routes
 
     def due_shifts(self, before: datetime, after: datetime) -> list[tuple[date, Shift]]:

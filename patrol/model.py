@@ -8,6 +8,7 @@ dict (:meth:`DistrictModel.to_dict`), which is what the Faust workers keep in th
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,10 +18,12 @@ import numpy.typing as npt
 from patrol.config import EngineConfig
 from patrol.learners.base import Observation
 from patrol.learners.clusters import Clustering, SpatialClusterer
+from patrol.learners.decay import quantize
 from patrol.learners.kde import KDEHotspot
 from patrol.learners.probability import SpaceTimeTable
 from patrol.learners.trend import LinearTrend
 from patrol.learners.waypoints import select_waypoint
+from patrol.planning.sites import CellRisk, decayed_periods
 
 Point = tuple[float, float]
 
@@ -144,6 +147,57 @@ class DistrictModel:
         p = rep / tot if tot > 0 else np.zeros_like(rep)
         span = max(0.0, now - (self.first_t if self.first_t is not None else now))
         return p, rep / max(1.0, decayed_weeks(span, self.config.half_life_days))
+
+    def cell_risk(
+        self, weekday: int, hours: Sequence[int], now: float, week_share: float = 0.5
+    ) -> CellRisk:
+        """Expected incidents per grid cell (``cell_m``) and shift hour, from the learned state.
+
+        The same estimate as :func:`patrol.planning.history_risk` (the route backtest's
+        decayed counts), read from the probability table's decayed per-cell counts of each
+        weekly slot instead of a list of incidents (the engine keeps none): for each shift
+        hour ``H``, ``week_share * (count at weekday and H) / (decayed weeks) + (1 - week_share)
+        * (count at H, any day) / (decayed days)``, decayed to ``now``, with the model's
+        half-life. Sums run in cell order and are rounded to 30 significant bits
+        (:func:`patrol.learners.decay.quantize`), so the result does not depend on the order
+        the incidents arrived in.
+
+        Examples
+        --------
+        >>> m = DistrictModel(EngineConfig(half_life_days=math.inf))
+        >>> for t in (16800.0, 16807.0):  # two Mondays at 18:00 (slot 18), one 50 m cell
+        ...     m.learn_one(Observation(x=25.0, y=25.0, t=t, slot=18))
+        >>> r = m.cell_risk(weekday=0, hours=[17, 18], now=16814.0)
+        >>> r.risk.shape, r.risk[:, 0, 0].round(4).tolist()  # 0.5 * 2/2 weeks + 0.5 * 2/14 days
+        ((2, 1, 1), [0.0, 0.5714])
+        """
+        cell_m = self.table.cell_m
+        span = max(0.0, now - (self.first_t if self.first_t is not None else now))
+        hl = self.config.half_life_days
+        per_day = decayed_periods(span, 1.0, hl)
+        per_week = decayed_periods(span, 7.0, hl)
+        rows, cells, weights = [], [], []
+        for h, hour in enumerate(hours):
+            for dow in range(7):
+                ij, w = self.table.decayed_cells(dow, hour, now)
+                coef = (1.0 - week_share) / per_day + (
+                    week_share / per_week if dow == weekday else 0.0
+                )
+                rows.append(np.full(len(w), h, dtype=np.int64))
+                cells.append(ij)
+                weights.append(w * coef)
+        ij = np.concatenate(cells) if cells else np.zeros((0, 2), dtype=np.int64)
+        if ij.shape[0] == 0:
+            return CellRisk(0.0, 0.0, cell_m, np.zeros((len(hours), 1, 1)))
+        lo = ij.min(axis=0)
+        nx, ny = (ij.max(axis=0) - lo + 1).tolist()
+        risk = np.zeros((len(hours), ny, nx))
+        np.add.at(
+            risk,
+            (np.concatenate(rows), ij[:, 1] - lo[1], ij[:, 0] - lo[0]),
+            np.concatenate(weights),
+        )
+        return CellRisk(float(lo[0] * cell_m), float(lo[1] * cell_m), cell_m, quantize(risk))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain, JSON-ready state."""

@@ -8,6 +8,9 @@ probability matrix M_p for the shift's hours (Algorithm 1) -> the order of the w
 Beyond the paper, :func:`plan_team` plans several units over candidate sites from any forecaster
 with the optimising planner (:mod:`patrol.planning.optimizer`), and :func:`team_routes` turns
 its plan into one :class:`~patrol.routes.Route` per unit with the same assembly.
+:func:`plan_optimised` is the engine's ``planner="optimizer"``: sites from the district's learned
+state (:meth:`DistrictModel.cell_risk <patrol.model.DistrictModel.cell_risk>`), then
+:func:`plan_team` with a deterministic search.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from patrol.planning import (
     order_cpspa,
     order_nearest,
     order_random,
+    select_sites,
     shift_bounds,
     shift_duration_s,
     shift_local_hours,
@@ -119,6 +123,63 @@ def plan_route(
         unit=unit,
         model_info={"k": clustering.k, "clusters_fitted_at": clustering.fitted_at},
     )
+
+
+SAFETY_TIME_LIMIT_S = 30.0
+"""The engine's OR-Tools time limit: only a safety net, far above the search's length (the
+solution limit ``EngineConfig.solver_solutions`` and greedy descent's local optimum end it),
+so the routes do not depend on the machine's speed."""
+
+
+def plan_optimised(
+    *,
+    district: str,
+    model: DistrictModel,
+    station: LatLon,
+    day: date,
+    shift: Shift,
+    tz: ZoneInfo,
+    projection: LocalProjection,
+    travel: TravelProvider,
+    config: EngineConfig,
+    version: int,
+    generated_at: datetime,
+) -> list[Route]:
+    """The engine's optimising planner: ``config.units`` routes that choose where and in what order.
+
+    Risk per 50 m cell and shift hour comes from the district's learned state as of the shift's
+    start (:meth:`DistrictModel.cell_risk <patrol.model.DistrictModel.cell_risk>`, the
+    decayed counts of the route backtest's ``optimizer-counts``, docs/routes.md), the
+    candidate sites are its ``config.sites_per_unit * config.units`` highest-risk discs
+    (:func:`patrol.planning.select_sites`) and :func:`plan_team` routes the units with a
+    deterministic search (:data:`SAFETY_TIME_LIMIT_S`). Returns no route while the district has
+    no risk for the shift's hours.
+    """
+    start, _ = shift_bounds(day, shift, tz)
+    hours = shift_local_hours(day, shift, tz)
+    cells = model.cell_risk(day.weekday(), hours, start.timestamp() / 86_400.0)
+    sites = select_sites(cells, config.sites_per_unit * config.units, radius_m=config.site_radius_m)
+    if sites.x.size == 0:
+        return []
+    options = SolverOptions(
+        time_limit_s=SAFETY_TIME_LIMIT_S, solution_limit=config.solver_solutions
+    )
+    _, routes = plan_team(
+        district=district,
+        sites=sites,
+        station=station,
+        day=day,
+        shift=shift,
+        tz=tz,
+        projection=projection,
+        travel=travel,
+        version=version,
+        generated_at=generated_at,
+        units=config.units,
+        dwell_s=config.dwell_s,
+        options=options,
+    )
+    return routes
 
 
 def plan_team(

@@ -19,8 +19,9 @@ which routes to emit. Per district, with the district's event-time clock (the la
   hotspots, predicted points and probabilities are current, only the choice of clusters may
   lag by up to one shift. This keeps k-means - most of the cost of a plan - out of the
   forecasts; only a district never fitted yet fits for its forecast, on a throw-away copy.
-* Versions increase by one per emission per district, date and shift. Duplicates, stale and
-  late versions trigger nothing.
+* Versions increase by one per emission per district, date and shift (all the units of a
+  slot, ``EngineConfig.units`` with the optimising planner, are emitted together with one
+  version and one fingerprint). Duplicates, stale and late versions trigger nothing.
 
 Everything a district's state went through is written down as a :class:`Step` ``entry``: a
 small JSON list of operations (``fit`` with the clustering a shift-start plan produced,
@@ -89,8 +90,15 @@ class Fingerprint:
     @classmethod
     def of(cls, route: Route) -> Fingerprint:
         """The fingerprint of ``route``."""
-        pts = tuple((w.latitude, w.longitude) for w in route.waypoints)
-        return cls(pts, route.expected_incidents)
+        return cls.of_team((route,))
+
+    @classmethod
+    def of_team(cls, routes: Iterable[Route]) -> Fingerprint:
+        """The fingerprint of a slot's routes (units in order): way-points one unit after the
+        other, expected incidents summed; for one route the same as :meth:`of`."""
+        team = tuple(routes)
+        pts = tuple((w.latitude, w.longitude) for r in team for w in r.waypoints)
+        return cls(pts, sum(r.expected_incidents for r in team))
 
     def to_list(self) -> list[Any]:
         """JSON-ready form ``[[[lat, lon], ...], expected]``."""
@@ -219,34 +227,36 @@ class EmissionPolicy:
         st = self.engine.state(district)
         before = st.model.clusterer.clustering
         start = shift_bounds(day, shift, self.engine.tz)[0]
-        route = self.engine.plan(district, day, shift, generated_at=start)
+        routes = self.engine.plan_units(district, day, shift, generated_at=start)
         after = st.model.clusterer.clustering
         if after is not None and after is not before:
             ops.append(["fit", after.to_dict()])
-        if route is None:
+        if not routes:
             return []
-        self._record_emit(district, route, ops)
-        return [route]
+        self._record_emit(district, routes, ops)
+        return routes
 
     def _forecast(self, district: str, cur: Cursor, ops: list[list[Any]]) -> list[Route]:
         assert cur.clock is not None
         day, shift = next_shift(cur.clock, self.engine.tz)
-        route = self.engine.plan(district, day, shift, generated_at=cur.clock, dry_run=True)
-        if route is None:
+        routes = self.engine.plan_units(district, day, shift, generated_at=cur.clock, dry_run=True)
+        if not routes:
             return []
         old = cur.emitted.get(route_key(day, shift))
         cfg = self.config
-        if not material_change(old, Fingerprint.of(route), cfg.material_m, cfg.material_share):
+        new = Fingerprint.of_team(routes)
+        if not material_change(old, new, cfg.material_m, cfg.material_share):
             return []
-        self.engine.commit_version(route)
-        self._record_emit(district, route, ops)
-        return [route]
+        self.engine.commit_version(routes[0])
+        self._record_emit(district, routes, ops)
+        return routes
 
-    def _record_emit(self, district: str, route: Route, ops: list[list[Any]]) -> None:
-        key = f"{route.date}/{route.shift}"
-        fp = Fingerprint.of(route)
+    def _record_emit(self, district: str, routes: list[Route], ops: list[list[Any]]) -> None:
+        """Record the emission of a slot's routes (all units share the slot's version)."""
+        key = f"{routes[0].date}/{routes[0].shift}"
+        fp = Fingerprint.of_team(routes)
         self.cursors[district].emitted[key] = fp
-        ops.append(["emit", key, route.version, fp.to_list()])
+        ops.append(["emit", key, routes[0].version, fp.to_list()])
 
     def _advance(self, district: str, cur: Cursor, incident: Incident, outcome: Outcome) -> bool:
         """Move the clock and the debounce counter; True when a forecast is due."""

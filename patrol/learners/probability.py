@@ -137,6 +137,29 @@ class SpaceTimeTable:
         f = self._decay.factor(now)
         return rep * f, tot * f
 
+    def decayed_cells(
+        self, dow: int, hour: int, now: float
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        """Cells ``(n, 2)`` (``ix, iy``) of the slot ``(dow, hour)`` and their decayed counts
+        as of ``now``, in cell order (the per-cell ``repCr`` before grouping into clusters).
+
+        Examples
+        --------
+        >>> import math
+        >>> st = SpaceTimeTable(cell_m=50.0, half_life_days=math.inf)
+        >>> for x in [10.0, 20.0, 130.0]:
+        ...     st.learn_one(Observation(x, 0.0, 16800.0, 18))
+        >>> ij, w = st.decayed_cells(0, 18, 16800.0)
+        >>> ij.tolist(), w.tolist()
+        ([[0, 0], [2, 0]], [2.0, 1.0])
+        """
+        table = self._slots[_slot(dow, hour)]
+        if not table:
+            return np.zeros((0, 2), dtype=np.int64), np.zeros(0)
+        ij, vals = table_arrays(table)
+        w: npt.NDArray[np.float64] = vals[:, 0] * self._decay.factor(now)
+        return ij, w
+
     def table(
         self, clustering: Clustering, dows: Iterable[int], hours: Iterable[int], now: float
     ) -> list[tuple[int, int, int, float]]:

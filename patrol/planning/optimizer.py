@@ -34,6 +34,7 @@ import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -64,6 +65,7 @@ __all__ = [
     "improve_routes",
     "optimise_routes",
     "relevel_risk",
+    "require_ortools",
     "select_sites",
     "weekly_counts",
 ]
@@ -90,12 +92,17 @@ class SolverOptions:
         time limit).
     polish : bool
         Improve the solver's routes on the exact, hour-by-hour value (:func:`improve_routes`).
+    solution_limit : int, optional
+        Stop the search after this many solutions. Unlike the time limit it does not depend on
+        the machine's speed or load: with ``time_limit_s`` only as a safety net far above the
+        search's length, the plan is the same everywhere (what the engine uses).
     """
 
     time_limit_s: float = 0.1
     km_cost: float = 1e-3
     metaheuristic: str = "GREEDY_DESCENT"
     polish: bool = True
+    solution_limit: int | None = None
 
 
 def optimise_routes(
@@ -149,8 +156,7 @@ def optimise_routes(
     >>> plan.orders[0].order, plan.orders[0].arrival_s, round(plan.value, 4)
     ((2, 1), (600.0, 2400.0), 2.8333)
     """
-    from ortools.constraint_solver import pywrapcp, routing_enums_pb2
-
+    pywrapcp, routing_enums_pb2 = require_ortools()
     opts = options or SolverOptions()
     d, t = as_travel_matrices(distance_m, time_s, start)
     r = np.atleast_2d(np.asarray(risk, dtype=np.float64))
@@ -202,6 +208,8 @@ def optimise_routes(
         routing_enums_pb2.LocalSearchMetaheuristic, opts.metaheuristic
     )
     params.time_limit.FromMilliseconds(max(1, int(opts.time_limit_s * 1000)))
+    if opts.solution_limit is not None:
+        params.solution_limit = opts.solution_limit
     solution = routing.SolveWithParameters(params)
     routes: list[list[int]] = [[] for _ in range(units)]
     if solution is not None:
@@ -217,6 +225,19 @@ def optimise_routes(
     return book_routes(
         d, t, r, routes, start=start, budget_s=budget_s, dwell_s=dwell_s, slot_s=slot_s, fill=fill
     )
+
+
+def require_ortools() -> tuple[Any, Any]:
+    """OR-Tools' routing modules, imported on first use: an ``ImportError`` naming the
+    ``optimize`` extra when OR-Tools (an optional dependency) is not installed."""
+    try:
+        from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+    except ImportError as exc:
+        raise ImportError(
+            "the optimising planner needs OR-Tools: pip install 'patrolstream[optimize]' "
+            f"(the 'optimize' extra; {exc})"
+        ) from exc
+    return pywrapcp, routing_enums_pb2
 
 
 def improve_routes(
