@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import sys
 from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from pathlib import Path
 
+from patrol.config import PLANNERS
 from simulators.settings import SAMPLE, Settings
 
 DESCRIPTION = """\
@@ -96,9 +98,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--planner",
-        choices=["cpspa", "nearest", "random"],
-        help="way-point order: the paper's fuzzy Algorithm 2 (cpspa), nearest-neighbour or "
-        f"random (env PATROLSTREAM_PLANNER; default {env.planner})",
+        choices=sorted(PLANNERS),
+        help="route planner: the paper's fuzzy Algorithm 2 (cpspa), a nearest-neighbour or "
+        "random order of its way-points, or optimizer (chooses where as well as in what order "
+        "and fills the shift; needs the 'optimize' extra) "
+        f"(env PATROLSTREAM_PLANNER; default {env.planner})",
+    )
+    run.add_argument(
+        "--units",
+        type=int,
+        metavar="N",
+        help="patrol units per district and shift, one route each; more than one needs "
+        f"--planner optimizer (env PATROLSTREAM_UNITS; default {env.units})",
     )
     run.add_argument(
         "--travel",
@@ -237,13 +248,25 @@ def _run(ns: argparse.Namespace) -> int:
         min_incidents=ns.min_incidents,
         log_level=ns.log_level,
         arrest_model=ns.arrest_model,
+        units=ns.units,
     )
     setup_logging(s.log_level)
+    if s.planner == "optimizer" and importlib.util.find_spec("ortools") is None:
+        print(
+            "error: --planner optimizer needs OR-Tools: install the 'optimize' extra",
+            file=sys.stderr,
+        )
+        return 2
     if s.travel == "osm-road" and not s.osm_path:
         print("error: --travel osm-road needs --osm FILE", file=sys.stderr)
         return 2
     options = {"osm_path": s.osm_path} if s.travel == "osm-road" else {}
-    engine = Engine(load_profile(s.city), s.engine_config(), make_provider(s.travel, **options))
+    try:
+        config = s.engine_config()
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    engine = Engine(load_profile(s.city), config, make_provider(s.travel, **options))
     paths = ns.data or [SAMPLE]
     for path in paths:
         if not path.exists():

@@ -102,8 +102,8 @@ def replay(
             for d in sorted(engine.districts, key=_key):
                 if districts and d not in districts:
                     continue
-                route = engine.plan(d, day, shift, generated_at=_shift_start(engine, day, shift))
-                if route is not None:
+                at = _shift_start(engine, day, shift)
+                for route in engine.plan_units(d, day, shift, generated_at=at):
                     report.routes += 1
                     emit(route)
 

@@ -31,6 +31,8 @@ class Settings:
     travel: str = "street-grid"
     osm_path: str | None = None
     planner: str = "cpspa"
+    units: int = 1
+    """Patrol units per district and shift (more than one needs the ``optimizer`` planner)."""
     half_life_days: float = 90.0
     min_incidents: int = 50
     broker: str = "kafka://localhost:9092"
@@ -117,6 +119,7 @@ class Settings:
         """The engine parameters these settings imply."""
         return EngineConfig(
             planner=self.planner,
+            units=self.units,
             half_life_days=self.half_life_days,
             min_incidents=self.min_incidents,
         )

@@ -18,6 +18,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from patrol.config import PLANNERS
 from simulators.settings import Settings
 
 log = logging.getLogger("patrolstream.worker")
@@ -82,7 +83,18 @@ def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         metavar="S",
     )
-    opt("--planner", "way-point order", choices=["cpspa", "nearest", "random"])
+    opt(
+        "--planner",
+        "route planner: cpspa (the paper), nearest, random, or optimizer (needs the "
+        "'optimize' extra)",
+        choices=sorted(PLANNERS),
+    )
+    opt(
+        "--units",
+        "patrol units per district and shift (more than one needs --planner optimizer)",
+        type=int,
+        metavar="N",
+    )
     opt("--travel", "travel-time provider", choices=["street-grid", "osm-road"])
     opt("--osm", "OpenStreetMap XML file for --travel osm-road", dest="osm_path", metavar="FILE")
     opt("--half-life-days", "decay of old incidents", type=float, metavar="DAYS")

@@ -191,3 +191,28 @@ def test_console_script_runs_on_the_bundled_sample(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert len(list(tmp_path.glob("2016-10-31_*_district-1.geojson"))) == 3
+
+
+def test_optimizer_with_two_units_writes_one_valid_route_per_unit(
+    two_districts_csv: Path, tmp_path: Path
+) -> None:
+    argv = ["run", "--data", str(two_districts_csv), "--out", str(tmp_path), "--no-progress"]
+    assert main([*argv, "--district", "8", "--shift", "08-16", "--arrest-model", "none",
+                 "--planner", "optimizer", "--units", "2"]) == 0  # fmt: skip
+    docs = [json.loads(p.read_text()) for p in sorted(tmp_path.glob("*.geojson"))]
+    assert sorted(d["unit"] for d in docs) == [1, 2]
+    for doc in docs:
+        assert validate_route_geojson(doc) == []
+        assert doc["planner"] == "optimizer"
+    sites = [
+        {tuple(f["geometry"]["coordinates"]) for f in d["features"]
+         if f["geometry"]["type"] == "Point"}
+        for d in docs
+    ]  # fmt: skip
+    assert sites[0] and sites[1] and not sites[0] & sites[1]  # the units are kept apart
+
+
+def test_more_units_than_one_need_the_optimizer(two_districts_csv: Path, tmp_path: Path) -> None:
+    argv = ["run", "--data", str(two_districts_csv), "--out", str(tmp_path), "--no-progress"]
+    assert main([*argv, "--units", "2"]) == 2
+    assert not list(tmp_path.glob("*.geojson"))

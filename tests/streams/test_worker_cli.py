@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 STREAM_FIELDS = (
     "broker", "app_id", "topic_prefix", "partitions", "replication_factor", "store", "city",
     "replan_every", "material_m", "max_message_bytes", "web_port", "data_dir",
-    "stats_interval_s", "planner", "travel", "osm_path", "half_life_days", "min_incidents",
+    "stats_interval_s", "planner", "units", "travel", "osm_path", "half_life_days", "min_incidents",
     "log_level", "arrest_model", "arrest_reload_s", "score_batch", "api_tokens_file",
     "api_max_body_bytes", "kafka_security_protocol", "kafka_sasl_mechanism",
     "kafka_sasl_username", "kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile",
