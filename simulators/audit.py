@@ -19,9 +19,23 @@ import json
 import math
 import sys
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
+
+from simulators.cliargs import (
+    add_city_travel_options,
+    add_data_option,
+    district_ids,
+    input_error,
+    iso_date,
+    md_table,
+    plain_table,
+    positive_int,
+    read_incidents,
+    standalone,
+    travel_provider,
+)
 
 DESCRIPTION = """\
 Fairness audit of the patrol plans. (1) Per community area: the share of planned patrol minutes
@@ -52,20 +66,6 @@ VARIANT_LABELS = {
 COLORS = {"open": "#4363d8", "closed": "#e6194b", "victim_only": "#3cb44b", "reweight": "#f58231"}
 
 
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
 def add_audit_arguments(sub: Any) -> argparse.ArgumentParser:
     """Add the ``audit`` sub-command to the CLI's sub-parsers; returns its parser."""
     from patrol.evaluation.feedback import VARIANTS
@@ -87,14 +87,13 @@ def add_arguments(p: argparse.ArgumentParser, variants: Sequence[str]) -> None:
     def opt(flag: str, help: str, **kw: Any) -> None:
         p.add_argument(flag, help=help, **kw)
 
+    add_data_option(p, "audited period")
     # fmt: off
-    opt("--data", "incident CSV exports (plain or .gz), history and audited period together",
-        type=Path, nargs="+", action="extend", required=True, metavar="FILE")
     opt("--from", "first replayed local date, YYYY-MM-DD (incidents before it are history)",
-        dest="date_from", type=_date, required=True, metavar="DATE")
-    opt("--weeks", "replayed weeks (default 12)", type=_positive_int, default=12, metavar="N")
+        dest="date_from", type=iso_date, required=True, metavar="DATE")
+    opt("--weeks", "replayed weeks (default 12)", type=positive_int, default=12, metavar="N")
     opt("--history-days", "days of history before --from the engine learns first (default 365)",
-        type=_positive_int, default=365, metavar="DAYS")
+        type=positive_int, default=365, metavar="DAYS")
     opt("--districts", "audit only these districts, e.g. 6 8 11 (default: every district; "
         "about 0.5 s of CPU per district-week and variant with cpspa)", nargs="+", metavar="ID")
     opt("--population", "CSV community_area,population: also compare with residents",
@@ -118,11 +117,9 @@ def add_arguments(p: argparse.ArgumentParser, variants: Sequence[str]) -> None:
     opt("--variants", "replay variants (default: all)", nargs="+", choices=list(variants),
         default=list(variants))
     opt("--seed", "seed of the recording draws (default 0)", type=int, default=0)
-    opt("--city", "city profile: a bundled name or a .toml path (default chicago)",
-        default="chicago", metavar="NAME|PATH")
-    opt("--travel", "travel-time provider (default street-grid)",
-        choices=["street-grid", "osm-road"], default="street-grid")
-    opt("--osm", "OpenStreetMap XML file for --travel osm-road", dest="osm_path", metavar="FILE")
+    # fmt: on
+    add_city_travel_options(p, "travel-time provider (default street-grid)")
+    # fmt: off
     opt("--out", "folder for audit.json/.md and the PNGs (default ./audit)",
         type=Path, default=Path("audit"), metavar="DIR")
     opt("--no-plot", "do not draw the PNGs", action="store_true")
@@ -138,17 +135,12 @@ def audit_main(ns: argparse.Namespace) -> int:
     from patrol.evaluation import fairness as fair
     from patrol.evaluation import feedback as fb
     from patrol.evaluation import feedback_engine as fe
-    from patrol.incidents.parse import iter_csv
     from patrol.incidents.profile import load_profile
     from patrol.incidents.report import RejectionReport
-    from patrol.travel import make_provider
 
-    for path in [*ns.data, *([ns.population] if ns.population else [])]:
-        if not path.exists():
-            print(f"error: {path}: no such file", file=sys.stderr)
-            return 2
-    if ns.travel == "osm-road" and not ns.osm_path:
-        print("error: --travel osm-road needs --osm FILE", file=sys.stderr)
+    error = input_error(ns, [*ns.data, *([ns.population] if ns.population else [])])
+    if error:
+        print(error, file=sys.stderr)
         return 2
     try:
         discovery = fb.DiscoveryModel(base=ns.base, lift_per_min=ns.lift, radius_m=ns.radius_m)
@@ -162,19 +154,20 @@ def audit_main(ns: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     profile = load_profile(ns.city)
-    travel = make_provider(ns.travel, **({"osm_path": ns.osm_path} if ns.osm_path else {}))
+    travel = travel_provider(ns)
     probe = Engine(profile, travel=travel)
     report = RejectionReport()
     first_hist = ns.date_from - timedelta(days=ns.history_days)
     end = ns.date_from + timedelta(days=7 * ns.weeks)
-    incidents = []
-    for path in ns.data:
-        rows = iter_csv(path, profile, report, locator=probe.locator)
-        for inc in tqdm(rows, desc=f"read {path.name}", unit=" rows", disable=ns.no_progress):
-            day = inc.occurred_at.astimezone(probe.tz).date()
-            if first_hist <= day < end:
-                incidents.append(inc)
-    wanted = None if not ns.districts else {d.lstrip("0") or "0" for d in ns.districts}
+    incidents = read_incidents(
+        ns.data,
+        profile,
+        report,
+        probe.locator,
+        progress=not ns.no_progress,
+        keep=lambda inc: first_hist <= inc.occurred_at.astimezone(probe.tz).date() < end,
+    )
+    wanted = district_ids(ns.districts)
     events = fe.engine_events(probe, incidents, wanted, areas.locate_many)
     districts = sorted(
         wanted or {probe.district_of(e.payload) for e in events}, key=fair.natural_key
@@ -333,22 +326,6 @@ def area_rows(table: dict[str, Any], limit: int = 15) -> tuple[list[str], list[l
     return header, rows
 
 
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    cells = [header, *rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
-    return [
-        "| " + " | ".join(header) + " |",
-        "|" + "---|" * len(header),
-        *("| " + " | ".join(r) + " |" for r in rows),
-    ]
-
-
 def text_summary(out: dict[str, Any]) -> str:
     """The printed summary: the open loop's headline numbers, its areas, the drift table."""
     lines = []
@@ -364,10 +341,10 @@ def text_summary(out: dict[str, Any]) -> str:
                 else ""
             )
         )
-        lines.append(_table(*area_rows(out["audit"]["open"], 10)))
+        lines.append(plain_table(*area_rows(out["audit"]["open"], 10)))
         lines.append("")
     lines.append("drift: TV(patrol-minute shares, true-incident shares) by community area, weekly")
-    lines.append(_table(*variant_rows(out)))
+    lines.append(plain_table(*variant_rows(out)))
     lines.append(loop_line(out))
     return "\n".join(lines)
 
@@ -415,7 +392,7 @@ def markdown(out: dict[str, Any]) -> str:
                 else ""
             ),
             "",
-            *_md_table(*area_rows(out["audit"]["open"])),
+            *md_table(*area_rows(out["audit"]["open"])),
             "",
         ]
     lines += [
@@ -424,7 +401,7 @@ def markdown(out: dict[str, Any]) -> str:
         "TV = total variation distance between the week's patrol-minute shares and its "
         "true-incident shares by community area (0 = same distribution, 1 = disjoint).",
         "",
-        *_md_table(*variant_rows(out)),
+        *md_table(*variant_rows(out)),
         "",
         loop_line(out),
         "",
@@ -497,14 +474,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Stand-alone entry point (``python -m simulators.audit``)."""
     from patrol.evaluation.feedback import VARIANTS
 
-    p = argparse.ArgumentParser(
-        prog="patrolstream audit",
-        description=DESCRIPTION,
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    return standalone(
+        "patrolstream audit",
+        DESCRIPTION,
+        EPILOG,
+        lambda p: add_arguments(p, VARIANTS),
+        audit_main,
+        argv,
     )
-    add_arguments(p, VARIANTS)
-    return audit_main(p.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ from patrol.forecast import METHODS, make_forecasters
 from patrol.incidents.parse import iter_csv
 from patrol.incidents.profile import CityProfile, ProfileError, load_profile, normalise_code
 from patrol.incidents.report import RejectionReport
+from simulators.cliargs import iso_date
 
 DESCRIPTION = (
     "Rolling-origin backtest of the hotspot forecasters: for every day or week from --from to "
@@ -53,13 +54,6 @@ EPILOG = (
     "--data chicago_2016*.csv.gz --from 2016-01-01 --to 2016-12-31 --period week. "
     "Exit status 0 on success, 2 on bad arguments or input."
 )
-
-
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
 
 
 def _methods(text: str) -> list[str]:
@@ -91,10 +85,10 @@ def add_backtest_arguments(sub: Any) -> Any:
                    help="incident CSV export (plain or .gz) in the city's format; repeat for "
                    "several files. Include the history: every incident before --from is "
                    "learned (two years of it also define the city's area)")  # fmt: skip
-    p.add_argument("--from", dest="first", type=_date, required=True, metavar="DATE",
+    p.add_argument("--from", dest="first", type=iso_date, required=True, metavar="DATE",
                    help="first day evaluated, YYYY-MM-DD (the first period starts at its "
                    "local midnight)")  # fmt: skip
-    p.add_argument("--to", dest="last", type=_date, required=True, metavar="DATE",
+    p.add_argument("--to", dest="last", type=iso_date, required=True, metavar="DATE",
                    help="last day evaluated, YYYY-MM-DD, inclusive; a period that would end "
                    "after it is left out")  # fmt: skip
     p.add_argument(

@@ -19,6 +19,17 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from simulators.cliargs import (
+    add_city_travel_options,
+    add_data_option,
+    district_ids,
+    input_error,
+    iso_date,
+    positive_int,
+    read_incidents,
+    standalone,
+    travel_provider,
+)
 from simulators.route_report import markdown, plot_route_backtest, text_table
 
 __all__ = [
@@ -56,20 +67,6 @@ example (train up to 2015, evaluate 6 weeks spread over 2016):
       --from 2016-01-01 --to 2016-12-31 --sample-weeks 6 --out route-backtest"""
 
 
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
 def add_route_backtest_arguments(p: argparse.ArgumentParser) -> None:
     """Add the options of ``patrolstream backtest routes`` to ``p`` (every one has a help)."""
     from patrol.evaluation.route_backtest import DEFAULT_PLANNERS, PLANNERS, RISKS
@@ -77,13 +74,12 @@ def add_route_backtest_arguments(p: argparse.ArgumentParser) -> None:
     def opt(flag: str, help: str, **kw: Any) -> None:
         p.add_argument(flag, help=help, **kw)
 
+    add_data_option(p, "evaluation period")
     # fmt: off
-    opt("--data", "incident CSV exports (plain or .gz), history and evaluation period together",
-        type=Path, nargs="+", action="extend", required=True, metavar="FILE")
     opt("--from", "first evaluated local date, YYYY-MM-DD",
-        dest="date_from", type=_date, required=True, metavar="DATE")
+        dest="date_from", type=iso_date, required=True, metavar="DATE")
     opt("--to", "last evaluated local date, inclusive",
-        dest="date_to", type=_date, required=True, metavar="DATE")
+        dest="date_to", type=iso_date, required=True, metavar="DATE")
     opt("--sample-weeks", "evaluate only N whole weeks spread evenly over --from..--to "
         "(default 0: every day)", type=int, default=0, metavar="N")
     opt("--shifts", "evaluate only these shifts (default: all three)",
@@ -91,7 +87,7 @@ def add_route_backtest_arguments(p: argparse.ArgumentParser) -> None:
     opt("--districts", "evaluate only these districts, e.g. 8 11 (default: every district)",
         nargs="+", metavar="ID")
     opt("--units", "patrol units per district for the optimising planner (default 1)",
-        type=_positive_int, default=1, metavar="N")
+        type=positive_int, default=1, metavar="N")
     opt("--planners", f"planners to compare (default: {' '.join(DEFAULT_PLANNERS)})",
         nargs="+", choices=PLANNERS, default=list(DEFAULT_PLANNERS))
     opt("--risk", "risk behind the optimizer's sites: boosted (the best hotspot forecaster's "
@@ -102,18 +98,16 @@ def add_route_backtest_arguments(p: argparse.ArgumentParser) -> None:
     opt("--dwell-min", "the optimiser's patrol stop at each site, minutes (default 15)",
         type=float, default=15.0, metavar="MIN")
     opt("--sites", "candidate sites per unit offered to the optimiser (default 25)",
-        type=_positive_int, default=25, metavar="N")
+        type=positive_int, default=25, metavar="N")
     opt("--half-life-days", "decay of the optimiser's risk counts (default 365)",
         type=float, default=365.0, metavar="DAYS")
     opt("--week-share", "weight of same-weekday counts in the risk (default 0.5)",
         type=float, default=0.5, metavar="W")
     opt("--time-limit-ms", "cap on the optimiser's OR-Tools search per plan (default 100)",
         type=float, default=100.0, metavar="MS")
-    opt("--city", "city profile: a bundled name or a .toml path (default chicago)",
-        default="chicago", metavar="NAME|PATH")
-    opt("--travel", "travel-time provider for every planner (default street-grid)",
-        choices=["street-grid", "osm-road"], default="street-grid")
-    opt("--osm", "OpenStreetMap XML file for --travel osm-road", dest="osm_path", metavar="FILE")
+    # fmt: on
+    add_city_travel_options(p, "travel-time provider for every planner (default street-grid)")
+    # fmt: off
     opt("--bootstrap", "bootstrap replicates over days for the intervals (default 2000)",
         type=int, default=2000, metavar="B")
     opt("--seed", "bootstrap seed (default 0)", type=int, default=0)
@@ -156,18 +150,13 @@ def route_backtest_main(ns: argparse.Namespace) -> int:
     from patrol.evaluation.coverage import summarise
     from patrol.evaluation.route_backtest import RouteBacktestConfig, run_route_backtest
     from patrol.incidents.areas import locator_for
-    from patrol.incidents.parse import iter_csv
     from patrol.incidents.profile import load_profile
     from patrol.incidents.report import RejectionReport
     from patrol.planning import SHIFTS, SolverOptions
-    from patrol.travel import make_provider
 
-    for path in ns.data:
-        if not path.exists():
-            print(f"error: --data {path}: no such file", file=sys.stderr)
-            return 2
-    if ns.travel == "osm-road" and not ns.osm_path:
-        print("error: --travel osm-road needs --osm FILE", file=sys.stderr)
+    error = input_error(ns, ns.data, "--data")
+    if error:
+        print(error, file=sys.stderr)
         return 2
     try:
         days = sample_days(ns.date_from, ns.date_to, ns.sample_weeks)
@@ -176,13 +165,10 @@ def route_backtest_main(ns: argparse.Namespace) -> int:
         return 2
     cpu0 = time.process_time()
     profile = load_profile(ns.city)
-    locator = locator_for(profile)
     report = RejectionReport()
-    incidents = []
-    for path in ns.data:
-        parsed = iter_csv(path, profile, report, locator=locator)
-        bar = tqdm(parsed, desc=f"read {path.name}", unit=" rows", disable=ns.no_progress)
-        incidents.extend(bar)
+    incidents = read_incidents(
+        ns.data, profile, report, locator_for(profile), progress=not ns.no_progress
+    )
     incidents.sort(key=lambda i: i.occurred_at)
     shifts = [s for s in SHIFTS if not ns.shifts or s.label in ns.shifts]
     slots = [(d, s) for d in days for s in shifts]
@@ -198,8 +184,8 @@ def route_backtest_main(ns: argparse.Namespace) -> int:
         engine=EngineConfig(),
         solver=SolverOptions(time_limit_s=ns.time_limit_ms / 1000.0),
     )
-    travel = make_provider(ns.travel, **({"osm_path": ns.osm_path} if ns.osm_path else {}))
-    districts = None if not ns.districts else {d.lstrip("0") or "0" for d in ns.districts}
+    travel = travel_provider(ns)
+    districts = district_ids(ns.districts)
     with tqdm(total=len(slots), desc="plan+score", unit=" shifts", disable=ns.no_progress) as bar:
         records = run_route_backtest(
             incidents,
@@ -337,14 +323,14 @@ def _natural(s: str) -> tuple[int, str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Stand-alone entry point (``python -m simulators.route_backtest``)."""
-    p = argparse.ArgumentParser(
-        prog="patrolstream backtest routes",
-        description=DESCRIPTION,
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    return standalone(
+        "patrolstream backtest routes",
+        DESCRIPTION,
+        EPILOG,
+        add_route_backtest_arguments,
+        route_backtest_main,
+        argv,
     )
-    add_route_backtest_arguments(p)
-    return route_backtest_main(p.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from simulators.cliargs import md_table, plain_table
+
 PLANNER_LABELS = {
     "cpspa": "CPSPA (paper pipeline)",
     "nearest": "nearest-neighbour order",
@@ -75,22 +77,16 @@ def _table_rows(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
 
 def text_table(summary: dict[str, Any]) -> str:
     """The summary as a plain-text table."""
-    header, rows = _table_rows(summary)
-    cells = [header, *rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
     head = (
         f"{summary['district_shifts']} district-shifts on {summary['days']} days; "
         f"{int(summary['level'] * 100)}% bootstrap intervals over days"
     )
-    return head + "\n" + "\n".join(lines)
+    return head + "\n" + plain_table(*_table_rows(summary))
 
 
 def markdown(result: dict[str, Any]) -> str:
     """A Markdown section with the sample, the table and the goal."""
     s, sample = result["summary"], result["sample"]
-    header, rows = _table_rows(s)
     lines = [
         "## Route coverage backtest",
         "",
@@ -103,9 +99,7 @@ def markdown(result: dict[str, Any]) -> str:
         f"{result['config']['sites_per_unit']} sites per unit. Shares pool all district-shifts "
         f"(covered / incidents); brackets: {int(s['level'] * 100)}% bootstrap over days.",
         "",
-        "| " + " | ".join(header) + " |",
-        "|" + "---|" * len(header),
-        *("| " + " | ".join(r) + " |" for r in rows),
+        *md_table(*_table_rows(s)),
         "",
     ]
     f = result.get("forecaster_vs_counts")

@@ -6,10 +6,14 @@ runs on one broker never share a consumer group, topic or changelog; :class:`Wor
 starts ``python -m streams.worker`` with them, reads its JSON log incrementally (``stats``
 lines, ``route emitted``, ...), and stops or kills it. :func:`from_beginning` assigns a plain
 (group-less) aiokafka consumer to every partition of a topic at offset 0.
+
+Without a broker, :func:`offline_app` builds a worker app whose topics are :class:`FakeTopic`
+and whose history table is a dict; its handlers take :class:`FakeMessage` records.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -19,9 +23,12 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from streams.topics import TopicNames
+
+if TYPE_CHECKING:
+    from streams.app import PatrolStreamApp
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -192,3 +199,54 @@ async def from_beginning(consumer: Any, topic: str) -> list[Any]:
     consumer.assign(tps)
     await consumer.seek_to_beginning(*tps)
     return tps
+
+
+# -- an offline app (no broker) ---------------------------------------------------------------
+@dataclass
+class FakeMessage:
+    """A consumed record as the agents' handlers read it."""
+
+    key: bytes | None
+    value: bytes | None
+    topic: str = "in"
+    partition: int = 0
+    offset: int = 0
+
+
+class FakeTopic:
+    """Records what is sent; ``send`` returns an already delivered future, like Faust's."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[bytes | None, bytes]] = []
+        self.headers: list[dict[str, bytes]] = []
+
+    async def send(
+        self,
+        *,
+        key: bytes | None,
+        value: bytes,
+        headers: dict[str, bytes] | None = None,
+        force: bool = False,
+    ) -> Any:
+        assert force, "the worker sends immediately (at-least-once, no attachments)"
+        self.sent.append((key, value))
+        self.headers.append(dict(headers or {}))
+        done = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+
+def offline_app(workdir: Path, **settings: Any) -> PatrolStreamApp:
+    """A worker app on the ``memory://`` store with its data in
+    ``workdir``, its topics :class:`FakeTopic` and its history table a dict; ``settings``
+    override the defaults (app id ``offline``)."""
+    from simulators.settings import Settings
+    from streams.app import create_app
+
+    base: dict[str, Any] = {"app_id": "offline", "store": "memory://", "data_dir": str(workdir)}
+    app = create_app(Settings().override(**{**base, **settings}))
+    app.history = {}  # type: ignore[assignment]  # a dict stands in for the table
+    app.routes_topic = FakeTopic()  # type: ignore[assignment]
+    app.valid_topic = FakeTopic()  # type: ignore[assignment]
+    app.dlq_topic = FakeTopic()  # type: ignore[assignment]
+    return app

@@ -5,6 +5,9 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import json
+import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -57,3 +60,33 @@ def district8_september(sample_rows: list[str], chicago: CityProfile) -> list[In
     text = slice_csv(sample_rows, {"008"}, 30)
     batch = read_csv(io.StringIO(text), chicago)
     return sorted(batch.incidents, key=lambda i: i.occurred_at)
+
+
+@pytest.fixture()
+def model_copy(tmp_path: Path) -> Path:
+    """The committed arrest model and its card, copied to ``tmp_path/model``."""
+    from models.arrest import DEFAULT_MODEL
+    from models.arrest.export import card_path
+
+    dst = tmp_path / "model" / DEFAULT_MODEL.name
+    dst.parent.mkdir()
+    shutil.copy(DEFAULT_MODEL, dst)
+    shutil.copy(card_path(DEFAULT_MODEL), card_path(dst))
+    return dst
+
+
+def _new_model_version(model: Path, version: str) -> None:
+    from models.arrest.export import card_path
+
+    card = json.loads(card_path(model).read_text())
+    card["version"] = version
+    tmp = card_path(model).with_suffix(".tmp")
+    tmp.write_text(json.dumps(card))
+    os.replace(tmp, card_path(model))  # a rename: a watcher never sees half a card
+
+
+@pytest.fixture(scope="session")
+def new_model_version() -> Callable[[Path, str], None]:
+    """``new_model_version(model, version)``: give the card of ``model`` another version (the
+    model bytes stay valid)."""
+    return _new_model_version

@@ -224,6 +224,16 @@ def _if_none_match(header: str | None, etag: str) -> bool:
     return "*" in tags or etag in tags
 
 
+def _geojson(
+    request: web.Request, doc: Any, etag: str, cache: str = "no-cache"
+) -> web.StreamResponse:
+    """``doc`` as GeoJSON with its ``ETag``, or 304 when ``If-None-Match`` names it."""
+    headers = {"ETag": etag, "Cache-Control": cache}
+    if _if_none_match(request.headers.get("If-None-Match"), etag):
+        return web.Response(status=304, headers=headers)
+    return web.json_response(doc, headers=headers, content_type="application/geo+json")
+
+
 @requires("read")
 async def get_route(request: web.Request) -> web.StreamResponse:
     """One district's route for a shift (latest date unless ``date``), with an ETag."""
@@ -236,10 +246,7 @@ async def get_route(request: web.Request) -> web.StreamResponse:
         when = f" on {date}" if date else ""
         raise ApiError(404, "not_found", f"no route of district {district} shift {shift}{when}")
     doc, etag = hit
-    headers = {"ETag": etag, "Cache-Control": "no-cache"}
-    if _if_none_match(request.headers.get("If-None-Match"), etag):
-        return web.Response(status=304, headers=headers)
-    return web.json_response(doc, headers=headers, content_type="application/geo+json")
+    return _geojson(request, doc, etag)
 
 
 @requires("read")
@@ -254,11 +261,7 @@ async def get_hotspots(request: web.Request) -> web.StreamResponse:
         for d in [district] if district is not None else view.districts():
             features.extend(view.hotspots(d))
     doc = hotspot_collection(features)
-    etag = etag_of(doc)
-    headers = {"ETag": etag, "Cache-Control": "no-cache"}
-    if _if_none_match(request.headers.get("If-None-Match"), etag):
-        return web.Response(status=304, headers=headers)
-    return web.json_response(doc, headers=headers, content_type="application/geo+json")
+    return _geojson(request, doc, etag_of(doc))
 
 
 @requires("read")
@@ -278,10 +281,7 @@ async def get_probabilities(request: web.Request) -> web.StreamResponse:
 async def get_boundaries(request: web.Request) -> web.StreamResponse:
     """District boundaries (GeoJSON, ``properties.district``)."""
     doc = _ctx(request).boundaries()
-    headers = {"ETag": etag_of(doc), "Cache-Control": "max-age=3600"}
-    if _if_none_match(request.headers.get("If-None-Match"), headers["ETag"]):
-        return web.Response(status=304, headers=headers)
-    return web.json_response(doc, headers=headers, content_type="application/geo+json")
+    return _geojson(request, doc, etag_of(doc), cache="max-age=3600")
 
 
 async def stream(request: web.Request) -> web.StreamResponse:

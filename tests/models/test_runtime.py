@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -13,15 +13,6 @@ from models.arrest import DEFAULT_MODEL
 from models.arrest.export import card_path
 from models.arrest.runtime import ArrestScorer, ModelError
 from patrol.incidents.schema import Incident
-
-
-@pytest.fixture()
-def model_copy(tmp_path: Path) -> Path:
-    """The committed model and its card, copied to a temporary folder."""
-    dst = tmp_path / DEFAULT_MODEL.name
-    shutil.copy(DEFAULT_MODEL, dst)
-    shutil.copy(card_path(DEFAULT_MODEL), card_path(dst))
-    return dst
 
 
 def test_committed_model_loads_and_scores_the_fixture_rows(
@@ -100,13 +91,14 @@ def test_bad_card_json_is_a_clear_error(model_copy: Path) -> None:
 
 
 def test_reload_swaps_the_version_and_keeps_the_old_model_on_error(
-    model_copy: Path, rows_incidents: list[Incident], tmp_path: Path
+    model_copy: Path,
+    new_model_version: Callable[[Path, str], None],
+    rows_incidents: list[Incident],
+    tmp_path: Path,
 ) -> None:
     scorer = ArrestScorer()
     before = scorer.score_many(rows_incidents)
-    card = json.loads(card_path(model_copy).read_text())
-    card["version"] = "hgb-test-reloaded"
-    card_path(model_copy).write_text(json.dumps(card))
+    new_model_version(model_copy, "hgb-test-reloaded")
     assert scorer.reload(model_copy) == "hgb-test-reloaded"
     assert scorer.version == "hgb-test-reloaded" and scorer.path == model_copy
     np.testing.assert_array_equal(scorer.score_many(rows_incidents), before)

@@ -4,8 +4,7 @@ errors, the embedded mode's scores.jsonl."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -15,29 +14,10 @@ import numpy as np
 import pytest
 
 from models.arrest import DEFAULT_MODEL
-from models.arrest.export import card_path
 from models.arrest.runtime import ArrestScorer, ModelError
 from models.arrest.service import ScoringService, score_incidents
 from patrol.incidents.schema import Incident
 from simulators.embedded import RunReport, write_scores
-
-
-@pytest.fixture()
-def model_copy(tmp_path: Path) -> Path:
-    """The committed model and its card, copied to a temporary folder."""
-    dst = tmp_path / DEFAULT_MODEL.name
-    shutil.copy(DEFAULT_MODEL, dst)
-    shutil.copy(card_path(DEFAULT_MODEL), card_path(dst))
-    return dst
-
-
-def _new_version(model: Path, version: str) -> None:
-    """Give the card of ``model`` another version (the model bytes stay valid)."""
-    card = json.loads(card_path(model).read_text())
-    card["version"] = version
-    tmp = card_path(model).with_suffix(".tmp")
-    tmp.write_text(json.dumps(card))
-    os.replace(tmp, card_path(model))  # a rename: the watcher never sees half a card
 
 
 def _scored(rows: list[Incident]) -> list[Incident]:
@@ -147,11 +127,14 @@ def test_missing_or_corrupt_model_fails_at_construction(model_copy: Path, tmp_pa
 
 
 def test_reload_swaps_the_version_and_a_bad_reload_keeps_the_model(
-    model_copy: Path, rows_incidents: list[Incident], tmp_path: Path
+    model_copy: Path,
+    new_model_version: Callable[[Path, str], None],
+    rows_incidents: list[Incident],
+    tmp_path: Path,
 ) -> None:
     svc = ScoringService(model_copy)
     v1 = svc.version
-    _new_version(model_copy, "test-v2")
+    new_model_version(model_copy, "test-v2")
     answer = svc.reload_model()
     assert answer == {
         "ok": True,
@@ -168,10 +151,12 @@ def test_reload_swaps_the_version_and_a_bad_reload_keeps_the_model(
     assert svc.stats.reloads == 1 and svc.stats.reload_errors == 1
 
 
-def test_poll_reloads_a_changed_model_once_and_retries_a_failed_one(model_copy: Path) -> None:
+def test_poll_reloads_a_changed_model_once_and_retries_a_failed_one(
+    model_copy: Path, new_model_version: Callable[[Path, str], None]
+) -> None:
     svc = ScoringService(model_copy)
     assert svc.poll() is None  # nothing changed
-    _new_version(model_copy, "test-v2")
+    new_model_version(model_copy, "test-v2")
     got = svc.poll()
     assert got is not None and got["ok"] and svc.version == "test-v2"
     assert svc.poll() is None
@@ -181,7 +166,7 @@ def test_poll_reloads_a_changed_model_once_and_retries_a_failed_one(model_copy: 
     assert failed is not None and not failed["ok"] and "corrupt" in failed["error"]
     assert svc.poll() is None and svc.version == "test-v2"  # not retried until it changes
     model_copy.write_bytes(good)
-    _new_version(model_copy, "test-v3")
+    new_model_version(model_copy, "test-v3")
     assert svc.poll() == {**got, "version": "test-v3", "previous": "test-v2"}
 
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,57 +16,14 @@ from patrol.incidents.profile import CityProfile
 from patrol.policy import EmissionPolicy
 from patrol.travel import make_provider
 from simulators.embedded import replay_stream
-from simulators.settings import Settings
 from streams import codec
 from streams.app import (
     TRIGGER_ID_HEADER,
     PatrolStreamApp,
-    create_app,
     history_key,
     parse_history_key,
 )
-
-
-@dataclass
-class FakeMessage:
-    key: bytes | None
-    value: bytes | None
-    topic: str = "in"
-    partition: int = 0
-    offset: int = 0
-
-
-class FakeTopic:
-    """Records what is sent; ``send`` returns an already delivered future, like Faust's."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[bytes | None, bytes]] = []
-        self.headers: list[dict[str, bytes]] = []
-
-    async def send(
-        self,
-        *,
-        key: bytes | None,
-        value: bytes,
-        headers: dict[str, bytes] | None = None,
-        force: bool = False,
-    ) -> Any:
-        assert force, "the worker sends immediately (at-least-once, no attachments)"
-        self.sent.append((key, value))
-        self.headers.append(dict(headers or {}))
-        done = asyncio.get_running_loop().create_future()
-        done.set_result(None)
-        return done
-
-
-def offline_app(tmp_path: Path, **settings: Any) -> PatrolStreamApp:
-    s = Settings().override(app_id="offline", store="memory://", data_dir=str(tmp_path), **settings)
-    app = create_app(s)
-    app.history = {}  # type: ignore[assignment]  # a dict stands in for the table
-    app.routes_topic = FakeTopic()  # type: ignore[assignment]
-    app.valid_topic = FakeTopic()  # type: ignore[assignment]
-    app.dlq_topic = FakeTopic()  # type: ignore[assignment]
-    return app
+from streams.testing import FakeMessage, offline_app
 
 
 @pytest.fixture(scope="module")
