@@ -45,16 +45,13 @@ from __future__ import annotations
 import json
 import logging
 import time
-import weakref
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import faust
-from faust.streams import _current_event
 from faust.types import TP
 
 from patrol.engine import Engine
@@ -66,6 +63,7 @@ from simulators.kafka_io import faust_credentials
 from simulators.settings import Settings
 from streams import codec
 from streams.api.server import ApiRuntime, attach_api, web_options
+from streams.messages import table_partition_of
 from streams.offsets import Admit, GapReader, OffsetTracker, faust_message
 from streams.scoring import StreamScorer, attach_scoring
 from streams.topics import TopicNames, bootstrap_servers
@@ -163,6 +161,7 @@ class PatrolStreamApp:
         self._restored: set[str] = set()
         self._index: dict[str, list[int]] | None = None
         self._pending: list[tuple[Any, Step, float]] = []
+        self._to_score: list[Any] = []  # admitted valid messages, scored at the next flush
         self.app = faust.App(
             settings.app_id,
             broker=settings.broker,
@@ -369,8 +368,11 @@ class PatrolStreamApp:
         await self._flush()
 
     async def _learn(self, msg: Any) -> None:
-        """Run the policy on one incident; its routes and history wait for :meth:`_flush`."""
-        with _table_partition_of(msg):  # a history gap is deleted on the district's partition
+        """Run the policy on one incident; its routes, history and score wait for
+        :meth:`_flush`."""
+        if self.scoring is not None:
+            self._to_score.append(msg)
+        with table_partition_of(msg):  # a history gap is deleted on the district's partition
             await self._learn_in_context(msg)
 
     async def _learn_in_context(self, msg: Any) -> None:
@@ -422,11 +424,14 @@ class PatrolStreamApp:
             log.info("route emitted", extra={**extra, "version": route.version})
         for msg, step, update_s in pending:
             if step.entry is not None and step.seq is not None:
-                with _table_partition_of(msg):
+                with table_partition_of(msg):
                     self.history[history_key(step.district, step.seq)] = step.entry
                 self.stats.history_entries += 1
             self.stats.outcomes[step.outcome.value] += 1  # counted once all of it is written
             self.api.processed(msg, step, update_s)
+        if self._to_score and self.scoring is not None:
+            messages, self._to_score = self._to_score, []
+            await self.scoring.handle_messages(messages)  # scored before Faust may commit them
 
     def _reset(self) -> None:
         """After a rebalance: forget every district; each is rebuilt on its next incident."""
@@ -473,32 +478,6 @@ class PatrolStreamApp:
         for seqs in index.values():
             seqs.sort()
         return index
-
-
-class _SourceEvent:
-    """Stands for the Faust event of ``message`` while a micro-batch writes the table."""
-
-    __slots__ = ("__weakref__", "message")
-
-    def __init__(self, message: Any) -> None:
-        self.message = message
-
-
-@contextmanager
-def _table_partition_of(msg: Any) -> Iterator[None]:
-    """Make ``msg`` Faust's current event, so that table writes go to the changelog partition
-    of the message's source partition (the district's), as inside per-event iteration.
-
-    A micro-batch's body runs outside Faust's event iteration (``take_events`` buffers in the
-    background), where ``Table.__setitem__`` cannot tell the partition; Faust reads it from
-    the ``faust.streams._current_event`` context variable, set here.
-    """
-    event = _SourceEvent(msg)
-    token = _current_event.set(weakref.ref(event))  # type: ignore[arg-type]
-    try:
-        yield
-    finally:
-        _current_event.reset(token)
 
 
 def _header(msg: Any, name: str) -> bytes | None:

@@ -2,8 +2,8 @@
 
 Topology (added to the app of :mod:`streams.app` by :func:`attach_scoring`)::
 
-    patrol.incidents.valid.v1 ──► score (micro-batches) ──► patrol.scores.v1 (key: incident id)
-                                    │
+    patrol.incidents.valid.v1 ──► learn ──► score ──► patrol.scores.v1 (key: incident id)
+                                                │
                                     ├── table "arrest-pending"      id -> first report's score
                                     └── table "arrest-calibration"  partition -> calibrator
 
@@ -12,8 +12,12 @@ calibrated_score, model_version}``: ``score`` is the model's probability, ``cali
 the same after online recalibration from late arrest labels, ``model_version`` the card version
 of the one model that scored the micro-batch (see :mod:`models.arrest.service`).
 
-* Micro-batches: up to ``score_batch`` incidents or :data:`SCORE_WITHIN_S` seconds, one
-  onnxruntime call per batch, one intra-op thread.
+* Fed by the ``learn`` agent of :mod:`streams.app` (not a second consumer of the valid
+  topic): it scores exactly the messages ``learn`` admits, in offset order per partition,
+  including those Faust's consumer skipped around a recovery and ``learn`` read directly
+  (:mod:`streams.offsets`), and before ``learn``'s batch is acknowledged. A second agent on
+  the same topic missed such messages after a restart. Chunks of up to ``score_batch``
+  incidents, one onnxruntime call per chunk, one intra-op thread.
 * State: one calibrator per partition of the valid topic (key ``"<partition>"``) and the
   pending first reports (key: incident id), both in tables whose changelog goes to the
   partition the incidents came from, so they move with the partition on a rebalance and a
@@ -25,27 +29,26 @@ of the one model that scored the micro-batch (see :mod:`models.arrest.service`).
   atomically; a failed reload keeps the current model.
 * A missing or corrupt model raises :class:`~models.arrest.runtime.ModelError` when the app is
   built, i.e. at worker start-up (``streams.worker`` prints it and exits with status 2).
-* Delivery: at least once. A redelivered incident is scored again (same content: consumers key
-  scores by id); it is never learned twice (a label needs a newer ``updated_at``).
+* Delivery: at least once. An incident redelivered after a crash may be scored again (same
+  content: consumers key scores by id); it is never learned twice (a label needs a newer
+  ``updated_at``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
-import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import faust
-from faust.streams import _current_event
 
 from models.arrest.calibration import OnlineCalibrator
 from models.arrest.service import ScoringService
 from patrol.incidents.parse import parse_event
+from streams.messages import table_partition_of
 
 if TYPE_CHECKING:
     from streams.app import PatrolStreamApp
@@ -54,21 +57,8 @@ log = logging.getLogger("patrolstream.scoring")
 
 PENDING_TABLE = "arrest-pending"
 CALIBRATION_TABLE = "arrest-calibration"
-SCORE_WITHIN_S = 0.1
-"""A micro-batch is scored when it is full or when this many seconds passed since it began."""
 DISABLED = ("", "none", "off")
 """Values of ``arrest_model`` that turn scoring off."""
-
-
-@contextlib.contextmanager
-def _as_event(event: Any) -> Iterator[None]:
-    """Make ``event`` Faust's current event, so table writes go to its partition's changelog
-    (a micro-batch mixes partitions; Faust's own current event is the last one buffered)."""
-    token = _current_event.set(weakref.ref(event))
-    try:
-        yield
-    finally:
-        _current_event.reset(token)
 
 
 class StreamScorer:
@@ -98,20 +88,14 @@ class StreamScorer:
         self._calibrators: dict[int, OnlineCalibrator] = {}
         self.errors = 0
         self._tables_ready = False
-        self._register(app, settings.score_batch, settings.arrest_reload_s)
+        self.batch = max(1, settings.score_batch)
+        self._register(app, settings.arrest_reload_s)
         log.info(
             "arrest scoring on",
             extra={"model": str(self.service.path), "version": self.service.version},
         )
 
-    def _register(self, app: faust.App, batch: int, reload_s: float) -> None:
-        async def score(stream: faust.StreamT[bytes]) -> None:
-            batches = stream.take_events(max(1, batch), within=SCORE_WITHIN_S)  # type: ignore[attr-defined]
-            async for events in batches:
-                await self.handle_batch(events)
-
-        app.agent(self.patrol.valid_topic, name="score")(score)
-
+    def _register(self, app: faust.App, reload_s: float) -> None:
         async def forget(sender: Any, *args: Any, **kwargs: Any) -> None:
             self._calibrators.clear()  # re-read from the table: partitions may have moved
 
@@ -181,35 +165,38 @@ class StreamScorer:
             self._calibrators[partition] = cal
         return cal
 
-    async def handle_batch(self, events: Sequence[Any]) -> None:
+    async def handle_messages(self, messages: Sequence[Any]) -> None:
+        """Score valid messages (in offset order per partition) in chunks of ``score_batch``."""
+        for start in range(0, len(messages), self.batch):
+            await self.handle_batch(messages[start : start + self.batch])
+
+    async def handle_batch(self, messages: Sequence[Any]) -> None:
         """Score a micro-batch, partition by partition, and send the scores."""
         if not self._tables_ready:
             await self._wait_for_changelogs()
         by_partition: dict[int, list[Any]] = {}
-        for ev in events:
-            by_partition.setdefault(ev.message.partition, []).append(ev)
-        for partition, evs in by_partition.items():
+        for msg in messages:
+            by_partition.setdefault(msg.partition, []).append(msg)
+        for partition, msgs in by_partition.items():
             parsed = []
-            for ev in evs:
+            for msg in msgs:
                 try:
-                    parsed.append(
-                        (ev, parse_event(json.loads(ev.message.value), self.patrol.profile))
-                    )
+                    parsed.append((msg, parse_event(json.loads(msg.value), self.patrol.profile)))
                 except Exception as exc:  # validated upstream: should not happen
                     self.errors += 1
                     log.warning(
                         "cannot score a valid incident",
-                        extra={"partition": partition, "offset": ev.message.offset,
+                        extra={"partition": partition, "offset": msg.offset,
                                "error": f"{type(exc).__name__}: {exc}"},
                     )  # fmt: skip
             if not parsed:
                 continue
             incidents = [inc for _, inc in parsed]
-            districts = [ev.message.key.decode() if ev.message.key else None for ev, _ in parsed]
+            districts = [msg.key.decode() if msg.key else None for msg, _ in parsed]
             cal = self._calibrator(partition)
             labels_before = self.service.stats.labels
             try:
-                with _as_event(parsed[-1][0]):
+                with table_partition_of(parsed[-1][0]):
                     records = self.service.score_batch(incidents, districts, self.pending, cal)
                     if self.service.stats.labels != labels_before:
                         self.calibration[str(partition)] = cal.to_dict()

@@ -239,11 +239,17 @@ class FakeTopic:
 def offline_app(workdir: Path, **settings: Any) -> PatrolStreamApp:
     """A worker app on the ``memory://`` store with its data in
     ``workdir``, its topics :class:`FakeTopic` and its history table a dict; ``settings``
-    override the defaults (app id ``offline``)."""
+    override the defaults (app id ``offline``, no arrest scoring: its tables need a broker,
+    and it is tested against the real one)."""
     from simulators.settings import Settings
     from streams.app import create_app
 
-    base: dict[str, Any] = {"app_id": "offline", "store": "memory://", "data_dir": str(workdir)}
+    base: dict[str, Any] = {
+        "app_id": "offline",
+        "store": "memory://",
+        "data_dir": str(workdir),
+        "arrest_model": "none",
+    }
     app = create_app(Settings().override(**{**base, **settings}))
     app.history = {}  # type: ignore[assignment]  # a dict stands in for the table
     app.routes_topic = FakeTopic()  # type: ignore[assignment]
