@@ -55,13 +55,11 @@ def load_incidents() -> list[Any]:
 
 def triggers(incidents: list[Any], settings: Any) -> dict[tuple[str, str, str, int], int]:
     """``(district, date, shift, version)`` -> index of the incident that emitted the route."""
-    from patrol.engine import Engine
     from patrol.incidents.profile import load_profile
     from patrol.policy import EmissionPolicy
-    from patrol.travel import make_provider
 
     profile = load_profile(settings.city)
-    engine = Engine(profile, settings.engine_config(), make_provider(settings.travel))
+    engine = settings.make_engine(profile)
     policy = EmissionPolicy(engine, settings.policy_config())
     out = {}
     for i, inc in enumerate(incidents):

@@ -49,6 +49,13 @@ class EngineConfig:
     solver_solutions
         The optimiser's OR-Tools search stops after this many solutions (a deterministic limit,
         unlike a time limit, so every runtime plans the same routes).
+    forecaster
+        The per-cell hotspot forecaster: ``"counts"`` (the learners' decayed counts only) or
+        ``"served"`` (``ours-served``, the hotspot backtest's best, :mod:`patrol.forecast.served`:
+        the engine keeps each district's last two years of incidents and needs a trained
+        model). It ranks the optimiser's sites and the hotspot cells of the API.
+    forecast_cell_m
+        Cell side of the served forecaster (its model was trained on this grid).
     """
 
     cell_m: float = 50.0
@@ -69,6 +76,8 @@ class EngineConfig:
     site_radius_m: float = 250.0
     dwell_s: float = 900.0
     solver_solutions: int = 200
+    forecaster: str = "counts"
+    forecast_cell_m: float = 150.0
 
     def __post_init__(self) -> None:
         positive = ("cell_m", "cluster_cell_m", "half_life_days", "bandwidth_m", "epsilon_m")
@@ -85,6 +94,12 @@ class EngineConfig:
             )
         if self.planner not in PLANNERS:
             raise ValueError(f"planner: must be one of {sorted(PLANNERS)}, got {self.planner!r}")
+        if self.forecaster not in FORECASTERS:
+            raise ValueError(
+                f"forecaster: must be one of {sorted(FORECASTERS)}, got {self.forecaster!r}"
+            )
+        if not self.forecast_cell_m > 0:
+            raise ValueError(f"forecast_cell_m: must be > 0, got {self.forecast_cell_m}")
         if self.units > 1 and self.planner != "optimizer":
             raise ValueError(f"units: {self.units} units need planner 'optimizer'")
 
@@ -100,3 +115,4 @@ class EngineConfig:
 
 
 PLANNERS = frozenset({"cpspa", "nearest", "random", "optimizer"})
+FORECASTERS = frozenset({"counts", "served"})

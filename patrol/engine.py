@@ -8,6 +8,12 @@ Faust workers) and exposes three operations:
   (:meth:`Engine.plan_units`: the routes of every unit, with ``planner="optimizer"``);
 * :meth:`Engine.due_shifts` - which shifts start as the event-time watermark advances.
 
+With ``config.forecaster == "served"`` the engine also keeps each district's last two years of
+incidents (:class:`~patrol.forecast.window.IncidentWindow`) and forecasts its 150 m cells with
+the trained ``ours-served`` model it is given (:meth:`Engine.forecast`, the hotspot backtest's
+best, docs/backtest.md); the optimiser's sites follow that forecast
+(:meth:`Engine.forecast_factor`).
+
 The streaming runtime adds a few hooks used by :mod:`patrol.policy`: :meth:`Engine.preview`
 (what ``ingest`` would do, without doing it), dry-run planning (``plan(..., dry_run=True)``: a
 forecast that changes no state and burns no version), :meth:`Engine.commit_version` and
@@ -24,7 +30,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+import numpy as np
+
 from patrol.config import EngineConfig
+from patrol.evaluation.grid import Grid
+from patrol.forecast.served import CellRateModel, district_features
+from patrol.forecast.window import IncidentWindow, kind_code
 from patrol.incidents.areas import locator_for
 from patrol.incidents.profile import CityProfile
 from patrol.incidents.revisions import RevisionKind, RevisionLog, same_content
@@ -34,7 +45,7 @@ from patrol.learners.clusters import Clustering
 from patrol.learners.decay import table_arrays
 from patrol.model import DistrictModel
 from patrol.planner import plan_optimised, plan_route
-from patrol.planning import SHIFTS, Shift, shift_bounds
+from patrol.planning import SHIFTS, Shift, forecast_level, shift_bounds, weekly_counts
 from patrol.planning.optimizer import require_ortools
 from patrol.routes import Route
 from patrol.travel import StreetGridProvider
@@ -74,22 +85,29 @@ class DistrictState:
     model: DistrictModel
     revisions: RevisionLog
     versions: dict[str, int] = field(default_factory=dict)
+    window: IncidentWindow | None = None
+    """The last two years of incidents, kept for the served forecaster only."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready state."""
-        return {
+        out = {
             "model": self.model.to_dict(),
             "revisions": self.revisions.to_dict(),
             "versions": dict(self.versions),
         }
+        if self.window is not None:
+            out["window"] = self.window.to_dict()
+        return out
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DistrictState:
         """Inverse of :meth:`to_dict`."""
+        window = d.get("window")
         return cls(
             model=DistrictModel.from_dict(d["model"]),
             revisions=RevisionLog.from_dict(d["revisions"]),
             versions={str(k): int(v) for k, v in d["versions"].items()},
+            window=None if window is None else IncidentWindow.from_dict(window),
         )
 
 
@@ -104,12 +122,17 @@ class Engine:
         Engine parameters.
     travel
         Travel-time provider (phase 4); the street grid by default.
+    forecast_model
+        The trained served forecaster (needed with ``config.forecaster == "served"``; the
+        workers load :mod:`models.forecast`'s ONNX model).
 
     Raises
     ------
     ImportError
         With ``planner="optimizer"`` when OR-Tools (the ``optimize`` extra) is missing: a
         worker fails at start rather than at its first shift.
+    ValueError
+        With ``forecaster="served"`` and no ``forecast_model``.
     """
 
     def __init__(
@@ -117,6 +140,7 @@ class Engine:
         profile: CityProfile,
         config: EngineConfig | None = None,
         travel: TravelProvider | None = None,
+        forecast_model: CellRateModel | None = None,
     ) -> None:
         self.profile = profile
         self.config = config or EngineConfig()
@@ -127,6 +151,13 @@ class Engine:
         self.districts: dict[str, DistrictState] = {}
         if self.config.planner == "optimizer":
             require_ortools()
+        if self.config.forecaster == "served" and forecast_model is None:
+            raise ValueError("forecaster 'served' needs a forecast_model (see models.forecast)")
+        self.forecast_model = forecast_model
+        self.forecast_grid = Grid.for_bbox(
+            self.projection, profile.bbox, self.config.forecast_cell_m
+        )
+        self._forecasts: dict[str, tuple[float, int, Any, Any]] = {}
 
     # -- ingest ---------------------------------------------------------------------------
     def district_of(self, incident: Incident) -> str:
@@ -168,6 +199,7 @@ class Engine:
             st = DistrictState(
                 model=DistrictModel(self.config),
                 revisions=RevisionLog(retention_days=self.config.retention_days),
+                window=IncidentWindow() if self.config.forecaster == "served" else None,
             )
             self.districts[district] = st
         return st
@@ -189,6 +221,12 @@ class Engine:
             assert rev.previous is not None
             st.model.forget_one(self.observe(rev.previous))
             st.model.learn_one(self.observe(incident))
+        if st.window is not None and rev.kind in (RevisionKind.NEW, RevisionKind.REVISION):
+            obs = self.observe(incident)  # a revision replaces the record with the same id
+            st.window.learn_one(
+                incident.id, t=obs.t, x=obs.x, y=obs.y, hour=obs.slot % 24, dow=obs.slot // 24,
+                kind=kind_code(incident.primary_type), domestic=bool(incident.domestic),
+            )  # fmt: skip
         return Outcome(rev.kind.value)
 
     def preview(self, incident: Incident) -> Outcome:
@@ -274,7 +312,8 @@ class Engine:
             "generated_at": generated_at,
         }
         if self.config.planner == "optimizer":
-            routes = plan_optimised(**common)
+            factor = self.forecast_factor(district, day) if st.window is not None else None
+            routes = plan_optimised(**common, factor_at=factor)
         else:
             clusterer = st.model.clusterer
             if dry_run:  # fit() only rebinds attributes: a shallow copy keeps the original intact
@@ -287,6 +326,52 @@ class Engine:
         if routes and not dry_run:
             st.versions[key] = routes[0].version
         return routes
+
+    # -- served forecaster ----------------------------------------------------------------
+    def forecast(self, district: str, origin: float) -> tuple[Any, Any]:
+        """The served forecaster's expected incidents of the district per 150 m cell over the
+        week from ``origin`` (days since the epoch): ``(cells, expected)``, empty without a
+        window. Reads only incidents before ``origin``; cached until the district learns.
+        """
+        st = self.districts.get(district)
+        if st is None or st.window is None or self.forecast_model is None:
+            return np.zeros(0, np.int64), np.zeros(0)
+        window = st.window
+        hit = self._forecasts.get(district)
+        if hit is not None and hit[0] == origin and hit[1] == window.version:
+            return hit[2], hit[3]
+        events = window.events()
+        grid = self.forecast_grid
+        cells, x = district_features(
+            events, grid.cell_of(events.x, events.y), grid, origin, 7.0, self.tz
+        )
+        expected = self.forecast_model.forecast(x)
+        self._forecasts[district] = (origin, window.version, cells, expected)
+        return cells, expected
+
+    def forecast_factor(self, district: str, day: date) -> Any:
+        """``factor_at(x, y)`` for :func:`patrol.planning.relevel_risk`: per 150 m cell, the
+        served forecast for the week from ``day``'s local midnight over the level of the
+        district's decayed counts (:func:`patrol.planning.forecast_level`), as the route
+        backtest's ``optimizer`` uses it (docs/routes.md)."""
+        origin = datetime(day.year, day.month, day.day, tzinfo=self.tz).timestamp() / 86_400.0
+        cells, expected = self.forecast(district, origin)
+        grid = self.forecast_grid
+        forecast = np.zeros(grid.size)
+        forecast[cells] = expected
+        st = self.districts[district]
+        assert st.window is not None
+        events = st.window.events()
+        counts = weekly_counts(
+            grid.cell_of(events.x, events.y), events.t, now=origin, n_cells=grid.size
+        )
+        factor = forecast_level(forecast, counts)
+
+        def at(x: Any, y: Any) -> Any:
+            idx = grid.cell_of(x, y)
+            return np.where(idx >= 0, factor[np.maximum(idx, 0)], 0.0)
+
+        return at
 
     def commit_version(self, route: Route) -> None:
         """Record ``route.version`` as taken for its district, date and shift (an emission)."""

@@ -38,6 +38,7 @@ from patrol.planning import (
     order_cpspa,
     order_nearest,
     order_random,
+    relevel_risk,
     select_sites,
     shift_bounds,
     shift_duration_s,
@@ -47,6 +48,7 @@ from patrol.routes import Route, Waypoint
 from patrol.travel.base import LatLon, TravelProvider
 
 OrderFn = Callable[..., PlanOrder]
+FloatArray = npt.NDArray[np.float64]
 
 ORDERERS: Mapping[str, OrderFn] = {
     "cpspa": order_cpspa,
@@ -144,6 +146,7 @@ def plan_optimised(
     config: EngineConfig,
     version: int,
     generated_at: datetime,
+    factor_at: Callable[[FloatArray, FloatArray], FloatArray] | None = None,
 ) -> list[Route]:
     """The engine's optimising planner: ``config.units`` routes that choose where and in what order.
 
@@ -153,11 +156,15 @@ def plan_optimised(
     candidate sites are its ``config.sites_per_unit * config.units`` highest-risk discs
     (:func:`patrol.planning.select_sites`) and :func:`plan_team` routes the units with a
     deterministic search (:data:`SAFETY_TIME_LIMIT_S`). Returns no route while the district has
-    no risk for the shift's hours.
+    no risk for the shift's hours. With ``factor_at`` (the served forecaster's level per 150 m
+    cell, :meth:`patrol.engine.Engine.forecast_factor`), the risk is re-levelled to it
+    (:func:`patrol.planning.relevel_risk`, as the route backtest's ``optimizer`` does).
     """
     start, _ = shift_bounds(day, shift, tz)
     hours = shift_local_hours(day, shift, tz)
     cells = model.cell_risk(day.weekday(), hours, start.timestamp() / 86_400.0)
+    if factor_at is not None:
+        cells = relevel_risk(cells, factor_at)
     sites = select_sites(cells, config.sites_per_unit * config.units, radius_m=config.site_radius_m)
     if sites.x.size == 0:
         return []

@@ -2,9 +2,9 @@
 
 Sub-commands: ``run`` (the embedded mode), ``worker`` (a Faust worker), ``replay`` (incidents
 into Kafka), ``routes`` (print live routes), ``train-arrest`` (the arrest models),
-``backtest hotspots|routes`` (forecast and route evaluation), ``audit`` (fairness audit),
-``report`` (one HTML page of every result), ``serve`` (the dispatch API without a worker) and
-``kafka`` (the local broker).
+``train-forecaster`` (the served hotspot forecaster), ``backtest hotspots|routes`` (forecast
+and route evaluation), ``audit`` (fairness audit), ``report`` (one HTML page of every result),
+``serve`` (the dispatch API without a worker) and ``kafka`` (the local broker).
 Settings come from flags or ``PATROLSTREAM_*`` environment variables (:mod:`simulators.settings`).
 """
 
@@ -147,6 +147,19 @@ def build_parser() -> argparse.ArgumentParser:
         ".card.json beside it; 'none' = no scoring; env PATROLSTREAM_ARREST_MODEL; default: the "
         "committed model). Skipped with a warning when onnxruntime is not installed",
     )
+    run.add_argument(
+        "--forecaster",
+        choices=["served", "counts"],
+        help="per-cell hotspot forecaster ranking the optimiser's sites: served (ours-served, "
+        "the hotspot backtest's best) or counts (decayed counts) (env PATROLSTREAM_FORECASTER; "
+        f"default {env.forecaster})",
+    )
+    run.add_argument(
+        "--forecast-model",
+        metavar="FILE",
+        help="ONNX model of the served forecaster, its .card.json beside it (env "
+        "PATROLSTREAM_FORECAST_MODEL; default: the committed model)",
+    )
     run.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     run.add_argument(
         "--log-level", help=f"log level of the JSON logs on stderr (default {env.log_level})"
@@ -191,6 +204,16 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     arrest_cli.add_train_arguments(ta)
+
+    from models.forecast import cli as forecast_cli
+
+    tf = sub.add_parser(
+        "train-forecaster",
+        help="train the served hotspot forecaster (ours-served) and export it to ONNX",
+        description=forecast_cli.DESCRIPTION,
+        epilog=forecast_cli.EPILOG,
+    )
+    forecast_cli.add_train_arguments(tf)
 
     bsub = backtest.add_backtest_arguments(sub)
     br = bsub.add_parser(
@@ -249,6 +272,8 @@ def _run(ns: argparse.Namespace) -> int:
         log_level=ns.log_level,
         arrest_model=ns.arrest_model,
         units=ns.units,
+        forecaster=ns.forecaster,
+        forecast_model=ns.forecast_model,
     )
     setup_logging(s.log_level)
     if s.planner == "optimizer" and importlib.util.find_spec("ortools") is None:
@@ -266,7 +291,16 @@ def _run(ns: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    engine = Engine(load_profile(s.city), config, make_provider(s.travel, **options))
+    from models.forecast.runtime import ForecastModelError
+
+    try:
+        forecast_model = s.load_forecast_model()
+    except ForecastModelError as exc:
+        print(f"error: --forecast-model: {exc}", file=sys.stderr)
+        return 2
+    engine = Engine(
+        load_profile(s.city), config, make_provider(s.travel, **options), forecast_model
+    )
     paths = ns.data or [SAMPLE]
     for path in paths:
         if not path.exists():
@@ -315,6 +349,7 @@ HANDLERS = {
     "routes": "simulators.follow:routes_main",
     "serve": "streams.api.serve:serve_main",
     "train-arrest": "models.arrest.cli:train_main",
+    "train-forecaster": "models.forecast.cli:train_main",
     "audit": "simulators.audit:audit_main",
     "report": "simulators.report:report_main",
     "backtest hotspots": "simulators.backtest:backtest_main",

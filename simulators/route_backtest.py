@@ -91,7 +91,8 @@ def add_route_backtest_arguments(p: argparse.ArgumentParser) -> None:
     opt("--planners", f"planners to compare (default: {' '.join(DEFAULT_PLANNERS)})",
         nargs="+", choices=PLANNERS, default=list(DEFAULT_PLANNERS))
     opt("--risk", "risk behind the optimizer's sites: boosted (the best hotspot forecaster's "
-        "level per 150 m cell, spread by decayed counts; default) or counts (decayed counts)",
+        "level per 150 m cell, spread by decayed counts; default), served (the same forecaster "
+        "on per-district rows, as the workers serve it) or counts (decayed counts)",
         choices=RISKS, default="boosted")
     opt("--retrain-days", "refit the forecaster when its fit is this old (default 91)",
         type=float, default=91.0, metavar="DAYS")
@@ -307,7 +308,9 @@ def _config_dict(config: Any, ns: argparse.Namespace) -> dict[str, Any]:
         "half_life_days": config.half_life_days,
         "week_share": config.week_share,
         "risk": config.risk,
-        "forecaster": "ours-boosted" if config.uses_forecaster else None,
+        "forecaster": {"boosted": "ours-boosted", "served": "ours-served"}.get(config.risk)
+        if config.uses_forecaster
+        else None,
         "retrain_days": config.retrain_days,
         "time_limit_ms": ns.time_limit_ms,
         "travel": ns.travel,

@@ -10,9 +10,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from models.arrest import DEFAULT_MODEL
+from models.forecast import DEFAULT_MODEL as DEFAULT_FORECAST_MODEL
 from patrol.config import EngineConfig
 
 if TYPE_CHECKING:
+    from patrol.engine import Engine
+    from patrol.forecast.served import CellRateModel
+    from patrol.incidents.profile import CityProfile
     from patrol.policy import PolicyConfig
 
 PREFIX = "PATROLSTREAM_"
@@ -35,6 +39,12 @@ class Settings:
     """Patrol units per district and shift (more than one needs the ``optimizer`` planner)."""
     half_life_days: float = 90.0
     min_incidents: int = 50
+    forecaster: str = "served"
+    """Per-cell hotspot forecaster: ``served`` (ours-served, the backtest's best; ranks the
+    optimiser's sites and the API's forecast cells) or ``counts`` (decayed counts only)."""
+    forecast_model: str = str(DEFAULT_FORECAST_MODEL)
+    """ONNX model of the served forecaster (its ``.card.json`` beside it); the committed one
+    by default (``patrolstream train-forecaster`` writes a new one)."""
     broker: str = "kafka://localhost:9092"
     log_level: str = "WARNING"
     # -- streaming workers (``patrolstream worker``, :mod:`streams`) ---------------------------
@@ -62,6 +72,10 @@ class Settings:
     """Worker data folder (Faust state, RocksDB tables); default ``./<app_id>-data``."""
     stats_interval_s: float = 30.0
     """Seconds between the worker's ``stats`` log lines (0 = never)."""
+    snapshot_every: int = 2000
+    """Snapshot a district's state into its history table after this many history entries
+    (``PATROLSTREAM_SNAPSHOT_EVERY``); the entries it covers are then deleted, so restore time
+    and changelog size stay bounded (0 = never snapshot). See :mod:`streams.history`."""
     # -- arrest scoring (:mod:`streams.scoring`, issue 4) ----------------------------------------
     arrest_model: str = str(DEFAULT_MODEL)
     """ONNX arrest model (its ``.card.json`` beside it) scored on every valid incident; the
@@ -122,7 +136,34 @@ class Settings:
             units=self.units,
             half_life_days=self.half_life_days,
             min_incidents=self.min_incidents,
+            forecaster=self.forecaster,
         )
+
+    def make_engine(self, profile: CityProfile | None = None) -> Engine:
+        """The engine these settings describe: city profile (loaded unless given), engine
+        parameters, travel-time provider and, with ``forecaster=served``, its model."""
+        from patrol.engine import Engine
+        from patrol.incidents.profile import load_profile
+        from patrol.travel import make_provider
+
+        options = {"osm_path": self.osm_path} if self.travel == "osm-road" else {}
+        return Engine(
+            profile if profile is not None else load_profile(self.city),
+            self.engine_config(),
+            make_provider(self.travel, **options),
+            self.load_forecast_model(),
+        )
+
+    def load_forecast_model(self) -> CellRateModel | None:
+        """The served forecaster's model (``None`` with ``forecaster=counts``).
+
+        Raises :class:`models.forecast.runtime.ForecastModelError` when it cannot be loaded.
+        """
+        if self.forecaster != "served":
+            return None
+        from models.forecast.runtime import load_forecast_model
+
+        return load_forecast_model(self.forecast_model)
 
     def policy_config(self) -> PolicyConfig:
         """The emission policy these settings imply (see :mod:`patrol.policy`)."""

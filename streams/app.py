@@ -149,7 +149,10 @@ class PatrolStreamApp:
         self.profile = load_profile(settings.city)
         options = {"osm_path": settings.osm_path} if settings.travel == "osm-road" else {}
         self.engine = Engine(
-            self.profile, settings.engine_config(), make_provider(settings.travel, **options)
+            self.profile,
+            settings.engine_config(),
+            make_provider(settings.travel, **options),
+            settings.load_forecast_model(),  # ours-served (ForecastModelError: exit 2)
         )
         self.policy = EmissionPolicy(self.engine, settings.policy_config())
         self.stats = WorkerStats()

@@ -78,6 +78,12 @@ def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
     )
     opt("--data-dir", "worker data folder (default ./<app-id>-data)", metavar="DIR")
     opt(
+        "--snapshot-every",
+        "snapshot a district's history after N entries and delete what it covers; 0 = never",
+        type=int,
+        metavar="N",
+    )
+    opt(
         "--stats-interval-s",
         "seconds between 'stats' log lines; 0 = never",
         type=float,
@@ -110,6 +116,12 @@ def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
         "--arrest-reload-s", "seconds between model file checks; 0 = never", type=float, metavar="S"
     )
     opt("--score-batch", "largest micro-batch per onnxruntime call", type=int, metavar="N")
+    opt(
+        "--forecaster",
+        "per-cell hotspot forecaster: served (ours-served, the backtest's best) or counts",
+        choices=["served", "counts"],
+    )
+    opt("--forecast-model", "ONNX model of the served forecaster", metavar="FILE")
     # dispatch API and Kafka security (docs/api.md); secrets only from the environment:
     # PATROLSTREAM_API_TOKENS, PATROLSTREAM_KAFKA_SASL_PASSWORD
     opt("--api-tokens-file", "JSON/TOML file of API token -> role", metavar="FILE")
@@ -164,12 +176,17 @@ def run_worker(settings: Settings) -> int:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     from models.arrest.runtime import ModelError
+    from models.forecast.runtime import ForecastModelError
 
     try:
         patrol = create_app(settings)
     except ModelError as exc:  # missing or corrupt arrest model: fail now, not at a score
         log.error("cannot load the arrest model", extra={"error": str(exc)})
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ForecastModelError as exc:  # the same for the served forecaster's model
+        log.error("cannot load the forecast model", extra={"error": str(exc)})
+        print(f"error: PATROLSTREAM_FORECAST_MODEL: {exc}", file=sys.stderr)
         return 2
     except ValueError as exc:  # API token file, Kafka security settings, city profile
         log.error("bad configuration", extra={"error": str(exc)})

@@ -79,7 +79,7 @@ PLANNERS: tuple[str, ...] = (
 DEFAULT_PLANNERS: tuple[str, ...] = ("cpspa", "nearest", "random", "optimizer", "oracle")
 """The planners compared by default (issue 6, part 2)."""
 
-RISKS: tuple[str, ...] = ("boosted", "counts")
+RISKS: tuple[str, ...] = ("boosted", "served", "counts")
 """Where the ``optimizer`` planner's risk comes from (``optimizer-counts`` always uses counts)."""
 
 FloatArray = npt.NDArray[np.float64]
@@ -105,7 +105,9 @@ class RouteBacktestConfig:
         Decay and same-weekday weight of the decayed counts (:func:`history_risk`), and the
         decay of the counts level the forecaster's level replaces (:func:`weekly_counts`).
     risk : str
-        ``"boosted"`` (the forecaster's level, default) or ``"counts"`` for ``optimizer``.
+        ``"boosted"`` (the forecaster's level, default), ``"served"`` (the per-district form
+        the stream serves, :class:`patrol.forecast.DistrictBoosted`) or ``"counts"`` for
+        ``optimizer``.
     forecast_cell_m, forecast_origins, retrain_days : float, int, float
         The forecaster's cell (150 m, as in the hotspot backtest), its training origins (weeks)
         and how old its fit may get before it is refit at a day's midnight.
@@ -141,7 +143,7 @@ class RouteBacktestConfig:
     @property
     def uses_forecaster(self) -> bool:
         """Whether a planner needs the hotspot forecaster's level."""
-        return "optimizer" in self.planners and self.risk == "boosted"
+        return "optimizer" in self.planners and self.risk in ("boosted", "served")
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,6 +250,7 @@ def run_route_backtest(
             origins=cfg.forecast_origins,
             retrain_days=cfg.retrain_days,
             half_life_days=cfg.half_life_days,
+            served=cfg.risk == "served",
         )
     records: list[ShiftRecord] = []
 
@@ -366,7 +369,7 @@ def _plan_one(
             half_life_days=cfg.half_life_days,
             week_share=cfg.week_share,
         )
-        if name == "optimizer" and cfg.risk == "boosted":
+        if name == "optimizer" and cfg.risk in ("boosted", "served"):
             if level is None:
                 raise ValueError("the optimizer's boosted risk needs forecast_levels()")
             cells = relevel_risk(cells, level.factor_at(day))

@@ -54,6 +54,7 @@ def forecast_levels(
     origins: int = 52,
     retrain_days: float = 91.0,
     half_life_days: float = 365.0,
+    served: bool = False,
 ) -> ForecastLevel:
     """The best forecaster's level for every evaluated day, learned only from the past.
 
@@ -65,9 +66,10 @@ def forecast_levels(
     day and refit when its fit is ``retrain_days`` old (the features are recomputed daily);
     ``origins`` weekly training origins, ``cell_m`` cells, and the counts' ``half_life_days``.
     The grid covers the city's bounding box; its cells are those with an incident in the two
-    years before the first day (design.md's city area).
+    years before the first day (design.md's city area). With ``served`` the forecaster is
+    :class:`patrol.forecast.DistrictBoosted` (per-district rows, what the stream serves).
     """
-    from patrol.forecast import BoostedCells
+    from patrol.forecast import BoostedCells, DistrictBoosted
 
     tz = engine.tz
     events = events_from_incidents(incidents, engine.projection)
@@ -77,7 +79,8 @@ def forecast_levels(
     all_cells = grid.cell_of(events.x, events.y)
     starts = [_midnight(d, tz) for d in days]
     cells = city_cells(all_cells, events.t, starts[0] - 730.0, starts[0])
-    model = BoostedCells(n_origins=origins, retrain_every=10**9, tz=tz)
+    kind = DistrictBoosted if served else BoostedCells
+    model = kind(n_origins=origins, retrain_every=10**9, tz=tz)
     model.fit(events.before(starts[0]), grid)
     learned_to = starts[0]
     by_day: dict[date, FloatArray] = {}

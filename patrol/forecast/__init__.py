@@ -15,6 +15,8 @@ incidents, ``predict(cells, period_start, period_days)``):
 ``sepp``                      grid self-exciting point process, Mohler et al. 2011/2015
 ``engine-kde-table``          the engine's CPSPA KDE hotspots x space-time table
 ``ours-boosted``              ours: gradient-boosted Poisson regression on cell features
+``ours-served``               ours-boosted on per-district rows, as the stream serves it
+                              (:mod:`~patrol.forecast.served`)
 ============================  ==========================================================
 
 :func:`make_forecasters` builds them by name with the parameters documented in
@@ -35,11 +37,14 @@ from patrol.forecast.engine import EngineForecaster
 from patrol.forecast.kde import RetrospectiveKDE
 from patrol.forecast.prospective import ProspectiveHotspot
 from patrol.forecast.sepp import GridSEPP
+from patrol.forecast.served import CellRateModel, DistrictBoosted
 
 __all__ = [
     "METHODS",
     "AllHistory",
     "BoostedCells",
+    "CellRateModel",
+    "DistrictBoosted",
     "EngineForecaster",
     "Forecaster",
     "GridSEPP",
@@ -61,6 +66,12 @@ def _boosted(tz: tzinfo | None, period_days: float) -> Forecaster:
     return BoostedCells(n_origins=56, retrain_every=7, tz=tz)
 
 
+def _served(tz: tzinfo | None, period_days: float) -> Forecaster:
+    if period_days >= 7:
+        return DistrictBoosted(n_origins=52, retrain_every=4, tz=tz)
+    return DistrictBoosted(n_origins=56, retrain_every=7, tz=tz)
+
+
 METHODS: dict[str, Factory] = {
     "prev-period": lambda tz, p: PreviousPeriods(1),
     "prev-4-periods": lambda tz, p: PreviousPeriods(4),
@@ -72,6 +83,7 @@ METHODS: dict[str, Factory] = {
     "sepp": lambda tz, p: GridSEPP(),
     "engine-kde-table": lambda tz, p: EngineForecaster(tz=tz),
     "ours-boosted": _boosted,
+    "ours-served": _served,
 }
 """Every method by name (report order): ``factory(tz, period_days) -> Forecaster``."""
 

@@ -6,11 +6,16 @@ Nothing here changes a district: the clusters are the last ones a plan fitted
 state the changelog describes). "Now" is the district's event clock (the latest incident it
 learned), never the wall clock. A district this worker does not own, or has not rebuilt since
 its last rebalance, or has never planned (no clustering yet), has no hotspots.
+
+With the served forecaster (``forecaster=served``, the hotspot backtest's best) the hotspots
+also hold the district's :data:`FORECAST_CELLS` highest 150 m cells of its forecast for the
+seven days from the local midnight of the district's clock (``kind: forecast``).
 """
 
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -22,6 +27,9 @@ from patrol.incidents.profile import CityProfile, normalise_code
 from patrol.learners.base import SECONDS_PER_DAY
 from patrol.learners.waypoints import select_waypoint
 from patrol.policy import EmissionPolicy
+
+FORECAST_CELLS = 10
+"""Forecast cells listed per district in ``/v1/hotspots``."""
 
 
 def _point(engine: Engine, xy: tuple[float, float]) -> list[float]:
@@ -68,15 +76,15 @@ class DistrictView:
         now = self.now(district)
         if st is None or now is None:
             return []
+        out = self.forecast_cells(district, now)
         model = st.model
         clustering = model.clusterer.clustering
         if clustering is None or clustering.k == 0:
-            return []
+            return out
         hot = model.kde.predict_hotspots(clustering, now)
         pred = model.trend.predict_points(clustering, now)
         risk = self._cluster_share(district, clustering, now)
         eps = self.engine.config.epsilon_m
-        out: list[dict[str, Any]] = []
         for k in range(clustering.k):
             r = round(float(risk[k]), 6)
             base = {"district": district, "cluster": k, "risk": r}
@@ -89,6 +97,34 @@ class DistrictView:
             if way is not None:
                 out.append(_feature(_point(self.engine, way), **base, kind="waypoint", rule=rule))
         return out
+
+    def forecast_cells(self, district: str, now: float) -> list[dict[str, Any]]:
+        """The served forecast's highest cells for the week from the clock's local midnight:
+        ``expected`` incidents in the 7 days, ``risk`` = expected / the district's highest."""
+        engine = self.engine
+        if engine.forecast_model is None:
+            return []
+        local = datetime.fromtimestamp(now * SECONDS_PER_DAY, engine.tz)
+        midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        cells, expected = engine.forecast(district, midnight.timestamp() / SECONDS_PER_DAY)
+        if not len(cells) or not float(expected.max()) > 0:
+            return []
+        order = np.argsort(-expected, kind="stable")[:FORECAST_CELLS]
+        xs, ys = engine.forecast_grid.centres(cells[order])
+        top = float(expected[order[0]])
+        base = {
+            "district": district,
+            "kind": "forecast",
+            "model": engine.forecast_model.version,
+            "cell_m": engine.forecast_grid.cell_m,
+            "from": midnight.date().isoformat(),
+        }
+        return [
+            _feature(_point(engine, (float(x), float(y))), **base, rank=rank,
+                     expected=round(float(expected[i]), 4),
+                     risk=round(float(expected[i]) / top, 6))
+            for rank, (i, x, y) in enumerate(zip(order, xs, ys, strict=True), start=1)
+        ]  # fmt: skip
 
     def _cluster_share(self, district: str, clustering: Any, now: float) -> Any:
         table = self.engine.districts[district].model.table

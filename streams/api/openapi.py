@@ -105,13 +105,20 @@ def _schemas() -> dict[str, Any]:
                             "geometry": point,
                             "properties": {
                                 "type": "object",
-                                "required": ["district", "cluster", "risk", "kind"],
+                                "required": ["district", "risk", "kind"],
                                 "properties": {
                                     "district": {"type": "string"},
                                     "cluster": {"type": "integer", "minimum": 0},
                                     "risk": {"type": "number", "minimum": 0, "maximum": 1},
-                                    "kind": {"enum": ["hotspot", "predicted", "waypoint"]},
+                                    "kind": {
+                                        "enum": ["hotspot", "predicted", "waypoint", "forecast"]
+                                    },
                                     "rule": {"type": "string"},
+                                    "expected": {"type": "number", "minimum": 0},
+                                    "rank": {"type": "integer", "minimum": 1},
+                                    "cell_m": {"type": "number"},
+                                    "model": {"type": "string"},
+                                    "from": {"type": "string", "format": "date"},
                                 },
                             },
                         },
@@ -215,9 +222,12 @@ def openapi_document() -> dict[str, Any]:
             },
         }},
         "/v1/hotspots": {"get": {
-            "summary": "Hotspots H_k, predicted points L_k and way-points O_k per cluster",
-            "description": "`risk` is the cluster's share of the district's decayed incidents. "
-            "Only the districts whose state lives on this worker.",
+            "summary": "Hotspots H_k, predicted points L_k and way-points O_k per cluster, and "
+            "the served forecast's highest cells",
+            "description": "`risk` is the cluster's share of the district's decayed incidents; "
+            "for `kind: forecast` (the served forecaster's 10 highest 150 m cells of the "
+            "district for the 7 days from `from`), `expected` incidents and `risk` relative to "
+            "the district's highest cell. Only the districts whose state lives on this worker.",
             "operationId": "getHotspots",
             "parameters": [_param("district", "query", DISTRICT, "Only this district")],
             "responses": {

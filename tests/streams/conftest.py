@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from streams import kafka_local as kl
 from streams import testing
 from streams.topics import TopicNames, ensure_topics
@@ -234,14 +233,9 @@ def run_embedded(incidents: list[Any], settings: Any) -> Embedded:
     """Feed ``incidents`` in order to one :class:`~patrol.policy.EmissionPolicy` (what
     :func:`simulators.embedded.replay_stream` does), keeping the routes, every district's
     history entries (JSON round-tripped, as in the changelog) and the final states."""
-    from patrol.engine import Engine
-    from patrol.incidents.profile import load_profile
     from patrol.policy import EmissionPolicy
-    from patrol.travel import make_provider
 
-    engine = Engine(
-        load_profile(settings.city), settings.engine_config(), make_provider(settings.travel)
-    )
+    engine = settings.make_engine()
     policy = EmissionPolicy(engine, settings.policy_config())
     routes: list[dict[str, Any]] = []
     histories: dict[str, list[Any]] = {}
@@ -255,14 +249,9 @@ def run_embedded(incidents: list[Any], settings: Any) -> Embedded:
 
 def restore_states(histories: dict[str, list[Any]], settings: Any) -> tuple[dict, dict]:
     """District states and cursors rebuilt from history entries (``EmissionPolicy.restore``)."""
-    from patrol.engine import Engine
-    from patrol.incidents.profile import load_profile
     from patrol.policy import EmissionPolicy
-    from patrol.travel import make_provider
 
-    engine = Engine(
-        load_profile(settings.city), settings.engine_config(), make_provider(settings.travel)
-    )
+    engine = settings.make_engine()
     policy = EmissionPolicy(engine, settings.policy_config())
     for district, entries in histories.items():
         policy.restore(district, entries)

@@ -9,12 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from patrol.engine import Engine
 from patrol.incidents.parse import read_csv
 from patrol.incidents.profile import CityProfile
 from patrol.policy import EmissionPolicy
-from patrol.travel import make_provider
 from simulators.embedded import replay_stream
 from streams import codec
 from streams.app import (
@@ -42,7 +39,7 @@ async def test_history_rebuilds_each_district_after_a_rebalance(
 ) -> None:
     app = offline_app(tmp_path)
     s = app.settings
-    engine = Engine(chicago, s.engine_config(), make_provider(s.travel))
+    engine = s.make_engine(chicago)
     expected = [r.to_geojson() for r in replay_stream(engine, incidents, s.policy_config())]
     half = len(incidents) // 2
     for i, inc in enumerate(incidents):
@@ -87,7 +84,7 @@ async def test_micro_batches_learn_exactly_like_one_incident_at_a_time(
     assert batched.stats.history_entries == len(incidents)
     # Every route message names the incident whose processing emitted it.
     s = batched.settings
-    policy = EmissionPolicy(Engine(chicago, s.engine_config(), make_provider(s.travel)),
+    policy = EmissionPolicy(s.make_engine(chicago),
                             s.policy_config())  # fmt: skip
     triggers = [inc.id for inc in incidents for _ in policy.process(inc).routes]
     headers = batched.routes_topic.headers  # type: ignore[attr-defined]

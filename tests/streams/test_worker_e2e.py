@@ -10,10 +10,8 @@ from typing import Any
 
 import pytest
 
-from patrol.engine import Engine
 from patrol.incidents.profile import CityProfile
 from patrol.routes import validate_route_geojson
-from patrol.travel import make_provider
 from simulators.embedded import replay_stream
 from simulators.settings import Settings
 
@@ -34,7 +32,7 @@ async def test_routes_from_kafka_equal_the_embedded_stream_replay(
     incidents = sliced({"008", "011"}, 10)
     assert len(incidents) > 900
     settings = Settings().override(**SETTINGS)
-    engine = Engine(chicago, settings.engine_config(), make_provider(settings.travel))
+    engine = settings.make_engine(chicago)
     expected = [r.to_geojson() for r in replay_stream(engine, incidents, settings.policy_config())]
     assert len(expected) > 60
     assert {d["version"] for d in expected} >= {1, 2}  # shift starts and debounced revisions
@@ -84,7 +82,7 @@ async def test_a_restarted_worker_continues_from_the_changelog(
     bootstrap = require_broker()
     incidents = sliced({"008", "011"}, 6)
     settings = Settings().override(**SETTINGS)
-    engine = Engine(chicago, settings.engine_config(), make_provider(settings.travel))
+    engine = settings.make_engine(chicago)
     expected = [r.to_geojson() for r in replay_stream(engine, incidents, settings.policy_config())]
 
     half = len(incidents) // 2

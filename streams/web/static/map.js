@@ -9,7 +9,8 @@
   var PALETTE = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6",
     "#9a6324", "#469990", "#800000", "#808000", "#000075", "#bfef45", "#fabed4", "#dcbeff",
     "#ffd8b1", "#aaffc3", "#e6beff", "#a9a9a9", "#ffe119", "#008080", "#fffac8", "#000000"];
-  var HOTSPOT_COLOURS = { hotspot: "#d7301f", predicted: "#fc8d59", waypoint: "#7a0177" };
+  var HOTSPOT_COLOURS = { hotspot: "#d7301f", predicted: "#fc8d59", waypoint: "#7a0177",
+                          forecast: "#2b8cbe" };
 
   var statusEl = document.getElementById("status");
   var routesEl = document.getElementById("routes");
@@ -176,8 +177,11 @@
           className: "ps-hotspot ps-hotspot-" + kind,
           radius: 4 + 10 * Math.min(1, Math.max(0, risk)),
           color: HOTSPOT_COLOURS[kind], weight: 1, fillOpacity: 0.35
-        }).bindTooltip(escapeHtml("District " + d + " · " + kind + " · cluster " + p.cluster +
-          " · risk " + risk.toFixed(2))).addTo(group);
+        }).bindTooltip(escapeHtml(kind === "forecast"
+          ? "District " + d + " · forecast cell #" + p.rank + " · " +
+            (Number(p.expected) || 0).toFixed(1) + " incidents expected in 7 days"
+          : "District " + d + " · " + kind + " · cluster " + p.cluster +
+            " · risk " + risk.toFixed(2))).addTo(group);
       });
       hotspotLayers[d] = group;
       hotspotLayer.addLayer(group);

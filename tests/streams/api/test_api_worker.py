@@ -16,12 +16,10 @@ import aiohttp
 import pytest
 from openapi_spec_validator import validate
 
-from patrol.engine import Engine
 from patrol.incidents.parse import read_csv
 from patrol.incidents.profile import CityProfile
 from patrol.policy import EmissionPolicy
 from patrol.routes import validate_route_geojson
-from patrol.travel import make_provider
 from simulators.settings import Settings
 
 DISPATCH, ADMIN = "dispatch-token-0123", "admin-token-4567"
@@ -58,9 +56,7 @@ async def poll(
 def triggering_index(incidents: list[Any], chicago: CityProfile) -> int:
     """The last incident whose processing emits a route (an independent embedded policy)."""
     s = Settings().override(**SETTINGS)
-    policy = EmissionPolicy(
-        Engine(chicago, s.engine_config(), make_provider(s.travel)), s.policy_config()
-    )
+    policy = EmissionPolicy(s.make_engine(chicago), s.policy_config())
     last = -1
     for i, inc in enumerate(incidents):
         if policy.process(inc).routes:

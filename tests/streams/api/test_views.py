@@ -6,6 +6,7 @@ import json
 import logging
 import math
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -57,7 +58,26 @@ async def test_routes_hotspots_and_probabilities_from_the_worker_state(
         for f in hot["features"]:
             lon, lat = f["geometry"]["coordinates"]
             assert polygon.buffer(0.002).contains(Point(lon, lat)), f  # within ~200 m
-        clusters = {f["properties"]["cluster"] for f in hot["features"]}
+        clusters = {f["properties"]["cluster"] for f in hot["features"]
+                    if f["properties"]["kind"] != "forecast"}  # fmt: skip
+
+        # the served forecaster's cells: ranked, each holding district 8 incidents before the
+        # forecast's start (its cells are the district's own), inside the district
+        cells = [f for f in hot["features"] if f["properties"]["kind"] == "forecast"]
+        assert 1 <= len(cells) <= 10
+        props = [f["properties"] for f in cells]
+        assert [p["rank"] for p in props] == list(range(1, len(cells) + 1))
+        assert [p["expected"] for p in props] == sorted((p["expected"] for p in props),
+                                                        reverse=True)  # fmt: skip
+        assert props[0]["risk"] == 1.0 and all(0 < p["risk"] <= 1 for p in props)
+        start = datetime.fromisoformat(props[0]["from"]).replace(tzinfo=chicago.zone)
+        seen = [chicago.projection.forward(i.latitude, i.longitude) for i in district8
+                if i.occurred_at < start]  # fmt: skip
+        for f in cells:
+            lon, lat = f["geometry"]["coordinates"]
+            cx, cy = chicago.projection.forward(lat, lon)
+            half = f["properties"]["cell_m"] / 2 + 1.0
+            assert any(abs(x - cx) <= half and abs(y - cy) <= half for x, y in seen), f
 
         # P(day, hour, cluster) against a plain count (half-life ~ infinite): incidents of the
         # slot whose 50 m cell centre is nearest to each cluster centroid / all of the slot

@@ -232,9 +232,7 @@ class RecordedApi:
 @pytest.fixture(scope="session")
 def recorded_routes(slicer: Callable[[set[str], int], str], chicago: Any) -> list[dict[str, Any]]:
     """Routes the embedded mode emits for 4 days of real incidents of districts 8 and 11."""
-    from patrol.engine import Engine
     from patrol.incidents.parse import read_csv
-    from patrol.travel import make_provider
     from simulators.embedded import replay_stream
     from simulators.settings import Settings
 
@@ -243,7 +241,7 @@ def recorded_routes(slicer: Callable[[set[str], int], str], chicago: Any) -> lis
         key=lambda i: i.occurred_at,
     )
     settings = Settings().override(min_incidents=50, replan_every=25, material_m=50.0)
-    engine = Engine(chicago, settings.engine_config(), make_provider(settings.travel))
+    engine = settings.make_engine(chicago)
     return [r.to_geojson() for r in replay_stream(engine, incidents, settings.policy_config())]
 
 

@@ -1,0 +1,87 @@
+"""Serving: :func:`load_forecast_model` builds the engine's served forecaster from ONNX.
+
+The model file's sha256 is checked against its card, so a missing, truncated or replaced model
+is a clear :class:`ForecastModelError` at start-up. One intra-op and one inter-op thread.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from models.forecast.export import CARD_FORMAT, card_path, sha256_of
+from patrol.forecast.features import feature_names
+from patrol.forecast.served import CellRateModel
+
+
+class ForecastModelError(RuntimeError):
+    """A forecast model that cannot be served (missing, corrupt, or with a bad card)."""
+
+
+def read_card(path: Path) -> dict[str, Any]:
+    """The card of the model at ``path``, checked (format, sha256 of the model file)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ForecastModelError(f"forecast model not found: {path}")
+    cpath = card_path(path)
+    if not cpath.is_file():
+        raise ForecastModelError(f"model card not found next to the model: {cpath}")
+    try:
+        card = json.loads(cpath.read_text())
+    except (OSError, ValueError) as exc:
+        raise ForecastModelError(f"model card {cpath} is not valid JSON: {exc}") from None
+    if not isinstance(card, dict) or card.get("format") != CARD_FORMAT:
+        raise ForecastModelError(f"model card {cpath}: format is not {CARD_FORMAT!r}")
+    digest = sha256_of(path)
+    if digest != card.get("sha256"):
+        raise ForecastModelError(
+            f"forecast model {path} is corrupt or was replaced: sha256 {digest[:12]}... "
+            f"does not match its card ({str(card.get('sha256'))[:12]}...)"
+        )
+    return card
+
+
+def load_forecast_model(path: Path | str) -> CellRateModel:
+    """The model at ``path`` (its ``.card.json`` beside it) as a :class:`CellRateModel`."""
+    import onnxruntime as ort
+
+    path = Path(path)
+    card = read_card(path)
+    try:
+        names = list(card["feature_names"])
+        thresholds = [np.asarray(t, dtype=np.float64) for t in card["thresholds"]]
+        exposure = card["exposure"]
+        prior = float(card["exposure_prior"])
+        version = str(card["version"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ForecastModelError(f"model card of {path}: missing or bad field {exc}") from None
+    if names != feature_names():
+        raise ForecastModelError(
+            f"{path}: the card's features differ from this version's "
+            f"(patrol.forecast.features.feature_names); retrain with train-forecaster"
+        )
+    if len(thresholds) != len(names):
+        raise ForecastModelError(f"{path}: {len(thresholds)} bin lists for {len(names)} features")
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    try:
+        sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types
+        raise ForecastModelError(f"onnxruntime cannot load {path}: {exc}") from None
+    name = sess.get_inputs()[0].name
+
+    def raw(binned: np.ndarray) -> np.ndarray:
+        got = sess.run(None, {name: np.ascontiguousarray(binned, dtype=np.float32)})[0]
+        return np.asarray(got, dtype=np.float64).reshape(-1)
+
+    return CellRateModel(
+        thresholds=thresholds,
+        exposure_index=None if exposure is None else names.index(exposure),
+        exposure_prior=prior,
+        raw=raw,
+        version=version,
+    )
