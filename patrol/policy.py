@@ -29,16 +29,24 @@ small JSON list of operations (``fit`` with the clustering a shift-start plan pr
 applies a district's entries in order and rebuilds the engine's district state bit for bit,
 refits included (k-means is not re-run); the Faust worker keeps the entries in a
 changelog-backed table, so a restarted worker continues exactly where the changelog says.
+
+Sequence numbers: every entry of a district has a 1-based ``seq`` (:attr:`Step.seq`, counted
+by :attr:`Cursor.entries`), the only numbering there is. A runtime may store consecutive
+entries together as one *chunk* (:func:`history_chunk`, keyed by the seq of its first entry;
+:func:`chunk_entries` reads one back, a lone version-1 entry included). A *snapshot*
+(:meth:`EmissionPolicy.snapshot`) is a district's whole state after entry ``seq``: restoring it
+and then the entries after ``seq`` (``restore(district, tail, snapshot)``) gives exactly the
+state a replay of every entry gives, so the entries it covers can be deleted.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
-from patrol.engine import Engine, Outcome, route_key
+from patrol.engine import DistrictState, Engine, Outcome, route_key
 from patrol.geo import haversine_m
 from patrol.incidents.parse import parse_event
 from patrol.incidents.revisions import RevisionLog
@@ -48,7 +56,13 @@ from patrol.planning import SHIFTS, Shift, shift_bounds
 from patrol.routes import Route
 
 ENTRY_VERSION = 1
-"""Format version of the entries :meth:`EmissionPolicy.process` writes."""
+"""Format version of the entries :meth:`EmissionPolicy.process` writes (one per step)."""
+
+CHUNK_VERSION = 2
+"""Format version of a chunk of consecutive entries (:func:`history_chunk`)."""
+
+SNAPSHOT_VERSION = 1
+"""Format version of :meth:`EmissionPolicy.snapshot`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +161,7 @@ class Cursor:
     emitted: dict[str, Fingerprint] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (for tests and diagnostics)."""
+        """JSON-ready form (snapshots, tests and diagnostics)."""
         return {
             "clock": None if self.clock is None else self.clock.isoformat(),
             "since_replan": self.since_replan,
@@ -155,13 +169,33 @@ class Cursor:
             "emitted": {k: v.to_list() for k, v in sorted(self.emitted.items())},
         }
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Cursor:
+        """Inverse of :meth:`to_dict`.
+
+        Examples
+        --------
+        >>> c = Cursor(datetime.fromisoformat("2016-09-01T10:00:00-05:00"), 3, 7,
+        ...            {"2016-09-01/16-24": Fingerprint(((41.8, -87.6),), 1.5)})
+        >>> Cursor.from_dict(c.to_dict()) == c
+        True
+        """
+        clock = d["clock"]
+        return cls(
+            clock=None if clock is None else datetime.fromisoformat(clock),
+            since_replan=int(d["since_replan"]),
+            entries=int(d["entries"]),
+            emitted={str(k): Fingerprint.from_list(v) for k, v in d["emitted"].items()},
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Step:
     """What processing one incident did.
 
     ``entry`` is the record to append to the district's history (``None`` when nothing
-    changed, e.g. a duplicate); ``seq`` is its 1-based position there. ``incident_id`` is the
+    changed, e.g. a duplicate); ``seq`` is its 1-based position there (the district's entry
+    count, :attr:`Cursor.entries`, after this step). ``incident_id`` is the
     incident processed: the trigger of ``routes``.
     """
 
@@ -285,15 +319,50 @@ class EmissionPolicy:
         return log.watermark, log.get(incident_id)
 
     # -- recovery --------------------------------------------------------------------------
-    def restore(self, district: str, entries: Iterable[Mapping[str, Any]]) -> int:
-        """Rebuild ``district`` from its history entries (in order); returns how many.
+    def snapshot(self, district: str) -> dict[str, Any]:
+        """The district's whole state, JSON-ready: the engine's :class:`DistrictState`
+        (``to_dict``, so fields added there are carried along) and this policy's cursor.
+
+        It stands for the district's entries up to ``snapshot["cursor"]["entries"]``:
+        ``restore(district, later_entries, snapshot)`` continues from it. ``KeyError`` when the
+        district is unknown.
+        """
+        state = self.engine.districts[district]
+        return {
+            "v": SNAPSHOT_VERSION,
+            "district": district,
+            "state": state.to_dict(),
+            "cursor": self.cursors[district].to_dict(),
+        }
+
+    def restore(
+        self,
+        district: str,
+        entries: Iterable[Mapping[str, Any]],
+        snapshot: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Rebuild ``district`` from a snapshot (or nothing) and the history entries after it,
+        in order; returns how many entries were applied.
 
         The engine's district state and this policy's cursor end up exactly as they were
-        after the live processing that wrote the entries.
+        after the live processing that wrote the entries. ``ValueError`` for an unknown entry
+        or snapshot format, or a snapshot of another district. A snapshot's state keeps the
+        engine configuration it was learned with (as :meth:`Engine.load_dict
+        <patrol.engine.Engine.load_dict>` does); callers may compare it with the engine's.
         """
         eng = self.engine
         eng.drop_district(district)
-        cur = self.cursors[district] = Cursor()
+        self.cursors.pop(district, None)
+        cur = Cursor()
+        if snapshot is not None:
+            if snapshot.get("v") != SNAPSHOT_VERSION or snapshot.get("district") != district:
+                v, d = snapshot.get("v"), snapshot.get("district")
+                raise ValueError(f"district {district}: unusable snapshot (version {v}, of {d})")
+            state = DistrictState.from_dict(snapshot["state"])
+            cur = Cursor.from_dict(snapshot["cursor"])
+            eng.districts[district] = state
+        self.cursors[district] = cur
+        base = cur.entries
         n = 0
         for entry in entries:
             if entry.get("v") != ENTRY_VERSION:
@@ -311,13 +380,46 @@ class EmissionPolicy:
                 else:
                     raise ValueError(f"district {district}: unknown operation {kind!r}")
             n += 1
-        cur.entries = n
+        cur.entries = base + n
         return n
 
     def forget(self, district: str) -> None:
         """Drop a district from the policy and the engine."""
         self.cursors.pop(district, None)
         self.engine.drop_district(district)
+
+
+def history_chunk(entries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Consecutive entries of one district as one stored record (a micro-batch's steps).
+
+    Examples
+    --------
+    >>> chunk = history_chunk([{"v": 1, "ops": [["emit", "k", 1, [[], 0.0]]]}] * 2)
+    >>> chunk["v"], len(chunk_entries(chunk))
+    (2, 2)
+    """
+    return {"v": CHUNK_VERSION, "entries": [dict(e) for e in entries]}
+
+
+def chunk_entries(record: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The entries of a stored record: a chunk's, or a lone entry (the version-1 format, one
+    record per entry, as written before chunks existed). ``ValueError`` for other versions.
+
+    Examples
+    --------
+    >>> chunk_entries({"v": 1, "ops": []})
+    [{'v': 1, 'ops': []}]
+    >>> chunk_entries({"v": 7})
+    Traceback (most recent call last):
+    ...
+    ValueError: unsupported history record version 7
+    """
+    version = record.get("v")
+    if version == ENTRY_VERSION:
+        return [record]
+    if version == CHUNK_VERSION:
+        return list(record["entries"])
+    raise ValueError(f"unsupported history record version {version}")
 
 
 def next_shift(clock: datetime, tz: tzinfo) -> tuple[date, Shift]:

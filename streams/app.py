@@ -15,23 +15,30 @@ the valid incident by its district, so the state agent sees each district's inci
 partition, in order, whatever key the producer used.
 
 ``learn`` runs :class:`patrol.policy.EmissionPolicy` over the engine. The source of truth is
-the ``district-history`` table, keyed ``<district>|<seq>``: one entry per incident that
-changed the district (the event, plus the cluster refits and the emissions it caused). Its
-changelog goes to the partition of the event being processed, i.e. the district's partition.
-After every rebalance each district is rebuilt lazily, on its first incident, by replaying its
-entries (:meth:`EmissionPolicy.restore <patrol.policy.EmissionPolicy.restore>`): the rebuilt
-state is bit-identical, so a restarted worker continues exactly where the changelog says.
+the ``district-history`` table (:mod:`streams.history`): per district, chunks of history
+entries (one entry per incident that changed the district: the event, the cluster refits and
+emissions it caused), keyed ``<district>|<seq of the chunk's first entry>``, one chunk per
+district per micro-batch; every ``snapshot_every`` entries (``PATROLSTREAM_SNAPSHOT_EVERY``) a
+zlib-compressed snapshot of the district's state in chunks plus a manifest written last, after
+which the entries it covers are deleted (tombstones in the compacted changelog): restore time
+and changelog size stay bounded. Its changelog goes to the partition of the event being
+processed, i.e. the district's partition. After every rebalance each district is rebuilt
+lazily, on its first incident, from its snapshot and the entries after it
+(:meth:`EmissionPolicy.restore <patrol.policy.EmissionPolicy.restore>`): the rebuilt state is
+bit-identical to a replay of every entry, so a restarted worker continues exactly where the
+changelog says.
 
 Delivery: at least once. A redelivered incident is a ``duplicate`` to the rebuilt revision log
-and changes nothing. Routes are sent and acknowledged *before* the history entry is written, so
-a route can be re-emitted after a crash, with the same version and content, but never lost;
-consumers key routes by ``route_id`` + ``version``.
+and changes nothing. Routes are sent and acknowledged *before* the history chunk that records
+them is written, so a route can be re-emitted after a crash, with the same version and
+content, but never lost; consumers key routes by ``route_id`` + ``version``.
 
 Micro-batches: both agents take up to :data:`BATCH_MAX` messages at a time (waiting at most
 :data:`BATCH_WITHIN_S` for a batch to fill). ``learn`` still runs the policy one incident at a
-time, in offset order, so batch boundaries change nothing that is emitted or recorded; it sends
-the batch's routes together, waits for their acknowledgements once, then writes the history
-entries, and only after that does Faust acknowledge the batch's messages. A route message
+time, in offset order, so batch boundaries change no route and no entry (only how entries are
+grouped in chunks); it sends the batch's routes together, waits for their acknowledgements
+once, then writes the history chunks and the snapshots due, and only after that does Faust
+acknowledge the batch's messages. A route message
 carries the id of the incident that triggered it (header :data:`TRIGGER_ID_HEADER`) and that
 incident's produce timestamp (:data:`PRODUCED_MS_HEADER`), for end-to-end latency.
 
@@ -63,6 +70,9 @@ from simulators.kafka_io import faust_credentials
 from simulators.settings import Settings
 from streams import codec
 from streams.api.server import ApiRuntime, attach_api, web_options
+from streams.history import HistoryStore
+from streams.history import history_key as history_key  # re-exported (tests, tools)
+from streams.history import parse_history_key as parse_history_key
 from streams.messages import table_partition_of
 from streams.offsets import Admit, GapReader, OffsetTracker, faust_message
 from streams.scoring import StreamScorer, attach_scoring
@@ -94,23 +104,6 @@ PRODUCED_MS_HEADER = "patrol-produced-ms"
 produced to the incidents topic, so consumers can measure produce-to-route latency."""
 
 
-def history_key(district: str, seq: int) -> str:
-    """Table key of a district's ``seq``-th history entry.
-
-    Examples
-    --------
-    >>> history_key("8", 12)
-    '8|0000000012'
-    """
-    return f"{district}|{seq:010d}"
-
-
-def parse_history_key(key: str) -> tuple[str, int]:
-    """Inverse of :func:`history_key`."""
-    district, _, seq = key.rpartition("|")
-    return district, int(seq)
-
-
 @dataclass
 class WorkerStats:
     """Counters of one worker since it started (``stats`` log lines, ``/patrol/stats``)."""
@@ -121,8 +114,11 @@ class WorkerStats:
     outcomes: Counter[str] = field(default_factory=Counter)
     routes: int = 0
     history_entries: int = 0
+    history_chunks: int = 0
+    snapshots: int = 0
     restored_districts: int = 0
     restored_entries: int = 0
+    restored_snapshots: int = 0
     processing_errors: int = 0
     rebalances: int = 0
     redelivered: int = 0
@@ -162,7 +158,6 @@ class PatrolStreamApp:
         self._generation = 0
         self._seen_generation = 0
         self._restored: set[str] = set()
-        self._index: dict[str, list[int]] | None = None
         self._pending: list[tuple[Any, Step, float]] = []
         self._to_score: list[Any] = []  # admitted valid messages, scored at the next flush
         self.app = faust.App(
@@ -188,7 +183,8 @@ class PatrolStreamApp:
         self.valid_topic = self.app.topic(self.topics.valid, **raw)
         self.dlq_topic = self.app.topic(self.topics.dlq, **raw)
         self.routes_topic = self.app.topic(self.topics.routes, **raw)
-        self.history = self.app.Table(HISTORY_TABLE, key_type=str, partitions=settings.partitions)
+        table = self.app.Table(HISTORY_TABLE, key_type=str, partitions=settings.partitions)
+        self.store = HistoryStore(table, settings.snapshot_every)  # chunks, snapshots, restore
         self._register()
         # Extensions: other agents, pages and hooks attach here, after the core wiring; each
         # ``attach_*(self)`` registers its own agents/timers on ``self.app``.
@@ -395,9 +391,9 @@ class PatrolStreamApp:
                 "processing failed",
                 extra={"district": district, "partition": msg.partition, "offset": msg.offset},
             )
-            await self._flush()  # the batch's earlier steps, so that the history is complete
             self._restored.discard(district)  # rebuilt from its history on the next incident
-            self._index = None  # ... found by a new scan (the last one gave its keys away)
+            await self._flush()  # the batch's earlier steps (not snapshot: state half-updated)
+            self.store.forget(district)  # ... its keys found by a new scan
             rejection = codec.Rejection("processing failed", None, f"{type(exc).__name__}: {exc}")
             await self._dead_letter(rejection, msg, datetime.now(UTC))
             return
@@ -405,7 +401,8 @@ class PatrolStreamApp:
 
     async def _flush(self) -> None:
         """Send the pending steps' routes, wait for their acknowledgements, then write the
-        history entries that record them (a route is never recorded before it is on Kafka)."""
+        history entries that record them (a route is never recorded before it is on Kafka):
+        one chunk per district, then the snapshots that are due."""
         pending, self._pending = self._pending, []
         sent = []
         for msg, step, _ in pending:
@@ -425,11 +422,17 @@ class PatrolStreamApp:
             self.api.route_emitted(route)  # route store, WebSocket subscribers, metrics
             extra = {"district": route.district, "date": route.date, "shift": route.shift}
             log.info("route emitted", extra={**extra, "version": route.version})
-        for msg, step, update_s in pending:
+        chunks: dict[str, tuple[Any, list[tuple[int, dict[str, Any]]]]] = {}
+        for msg, step, _ in pending:
             if step.entry is not None and step.seq is not None:
-                with table_partition_of(msg):
-                    self.history[history_key(step.district, step.seq)] = step.entry
-                self.stats.history_entries += 1
+                chunks.setdefault(step.district, (msg, []))[1].append((step.seq, step.entry))
+        for district, (msg, steps) in chunks.items():
+            with table_partition_of(msg):  # the district's changelog partition
+                self.stats.history_chunks += self.store.append(district, steps)
+                self.stats.history_entries += len(steps)
+                if district in self._restored and self.store.snapshot_due(district, steps[-1][0]):
+                    self._snapshot(district)
+        for msg, step, update_s in pending:
             self.stats.outcomes[step.outcome.value] += 1  # counted once all of it is written
             self.api.processed(msg, step, update_s)
         if self._to_score and self.scoring is not None:
@@ -442,45 +445,46 @@ class PatrolStreamApp:
             self.policy.forget(district)
         self.engine.districts.clear()
         self._restored.clear()
-        self._index = None
+        self.store.reset()
         self._seen_generation = self._generation
         self.stats.rebalances += 1
+
+    history = property(lambda s: s.store.table, lambda s, t: setattr(s.store, "table", t))
+    """The ``district-history`` table (:mod:`streams.history` describes its keys)."""
+
+    def _snapshot(self, district: str) -> None:
+        """Snapshot the district's state after its last entry (see :mod:`streams.history`)."""
+        seq = self.policy.cursors[district].entries
+        self.store.write_snapshot(district, seq, self.policy.snapshot(district))
+        self.stats.snapshots += 1
 
     def _ensure_restored(self, district: str) -> None:
         if district in self._restored:
             return
         started = time.perf_counter()
-        if self._index is None:
-            self._index = self._scan()
-        seqs = self._index.pop(district, [])
-        entries = []
-        for expected, seq in enumerate(seqs, start=1):
-            if seq != expected:  # a hole: what follows was never committed, drop it
-                log.warning(
-                    "history gap", extra={"district": district, "expected": expected, "got": seq}
-                )
-                for stale in seqs[expected - 1 :]:
-                    del self.history[history_key(district, stale)]
-                break
-            entries.append(self.history[history_key(district, seq)])
-        n = self.policy.restore(district, entries)
+
+        def rebuild(snapshot: Any, entries: list[Any], base: int) -> None:
+            self.policy.restore(district, entries, snapshot)
+            self.policy.cursors[district].entries = base + len(entries)
+            state = self.engine.districts.get(district)
+            if snapshot and state is not None and state.model.config != self.engine.config:
+                log.warning("snapshot learned with another engine config: kept",
+                            extra={"district": district, "seq": base})  # fmt: skip
+
+        done = self.store.load(district, rebuild)
         self._restored.add(district)
-        if n:
+        if done.lossy and district in self.engine.districts:
+            self._snapshot(district)  # a complete state again (what remained)
+        if done.entries or done.snapshot_seq:
             self.stats.restored_districts += 1
-            self.stats.restored_entries += n
+            self.stats.restored_entries += done.entries
+            self.stats.restored_snapshots += done.snapshot_seq > 0
             seconds = round(time.perf_counter() - started, 3)
             log.info(
-                "district restored", extra={"district": district, "entries": n, "seconds": seconds}
-            )
-
-    def _scan(self) -> dict[str, list[int]]:
-        index: dict[str, list[int]] = {}
-        for key in list(self.history):
-            district, seq = parse_history_key(key)
-            index.setdefault(district, []).append(seq)
-        for seqs in index.values():
-            seqs.sort()
-        return index
+                "district restored",
+                extra={"district": district, "entries": done.entries,
+                       "snapshot_seq": done.snapshot_seq, "seq": done.seq, "seconds": seconds},
+            )  # fmt: skip
 
 
 def _header(msg: Any, name: str) -> bytes | None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from streams import kafka_local as kl
 from streams import testing
 from streams.topics import TopicNames, ensure_topics
@@ -201,22 +202,11 @@ async def read_changelog(bootstrap: str, topic: str) -> dict[str, Any]:
 
 def district_histories(table: dict[str, Any]) -> dict[str, list[Any]]:
     """``district -> entries`` of a ``district-history`` table, as the worker restores them:
-    in sequence order, up to the first hole (what follows a hole was never committed)."""
-    from streams.app import parse_history_key
+    in sequence order (chunks flattened), up to the first hole (what follows a hole was never
+    committed). For districts never snapshotted (``test_history_snapshots`` covers the rest)."""
+    from streams.history import entries_from_start
 
-    seqs: dict[str, list[int]] = {}
-    for key in table:
-        district, seq = parse_history_key(key)
-        seqs.setdefault(district, []).append(seq)
-    out: dict[str, list[Any]] = {}
-    for district, found in seqs.items():
-        entries = []
-        for expected, seq in enumerate(sorted(found), start=1):
-            if seq != expected:
-                break
-            entries.append(table[f"{district}|{seq:010d}"])
-        out[district] = entries
-    return out
+    return {d: list(entries) for d, entries in entries_from_start(table).items()}
 
 
 @dataclass
