@@ -254,6 +254,14 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _installed(module: str) -> bool:
+    """Whether ``module`` can be imported (without importing it)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def _run(ns: argparse.Namespace) -> int:
     from patrol.engine import Engine
     from patrol.incidents.profile import load_profile
@@ -293,6 +301,10 @@ def _run(ns: argparse.Namespace) -> int:
         return 2
     from models.forecast.runtime import ForecastModelError
 
+    if s.forecaster == "served" and not _installed("onnxruntime"):
+        print("warning: onnxruntime is not installed: --forecaster counts", file=sys.stderr)
+        s = s.override(forecaster="counts")  # routes of the default planner do not use it
+        config = s.engine_config()
     try:
         forecast_model = s.load_forecast_model()
     except ForecastModelError as exc:

@@ -172,6 +172,7 @@ class PatrolStreamApp:
             **web_options(settings),  # API body limit, Faust's unauthenticated pages off
             datadir=settings.data_dir or f"{settings.app_id}-data",
             consumer_metadata_max_age_ms=METADATA_MAX_AGE_MS,
+            producer_linger=settings.producer_linger_s,  # batches sends: less CPU per message
             key_serializer="raw",
             value_serializer="raw",
             processing_guarantee="at_least_once",

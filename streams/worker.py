@@ -78,6 +78,12 @@ def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
     )
     opt("--data-dir", "worker data folder (default ./<app-id>-data)", metavar="DIR")
     opt(
+        "--producer-linger-s",
+        "seconds the producer waits to batch messages; 0 = send at once",
+        type=float,
+        metavar="S",
+    )
+    opt(
         "--snapshot-every",
         "snapshot a district's history after N entries and delete what it covers; 0 = never",
         type=int,

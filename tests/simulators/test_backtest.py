@@ -50,7 +50,7 @@ def test_daily_backtest_of_one_district_on_the_sample(
     names = set(report["methods"])
     assert names == {"prev-period", "prev-4-periods", "last-182-days", "last-365-days",
                      "all-history", "retrospective-kde", "prospective-hotspot", "sepp",
-                     "engine-kde-table", "ours-boosted", "maximum"}  # fmt: skip
+                     "engine-kde-table", "ours-boosted", "ours-served", "maximum"}  # fmt: skip
     strongest = report["strongest_baseline"]
     assert report["methods"][strongest]["kind"] == "baseline"
     best = max(

@@ -20,7 +20,7 @@ STREAM_FIELDS = (
     "log_level", "arrest_model", "arrest_reload_s", "score_batch", "api_tokens_file",
     "api_max_body_bytes", "kafka_security_protocol", "kafka_sasl_mechanism",
     "kafka_sasl_username", "kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile",
-    "forecaster", "forecast_model", "snapshot_every",
+    "forecaster", "forecast_model", "snapshot_every", "producer_linger_s",
 )  # fmt: skip
 
 

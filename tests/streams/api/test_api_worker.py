@@ -158,12 +158,13 @@ async def test_the_dispatch_api_of_a_running_worker(
         code, _, hot = await get("/v1/hotspots?district=8")
         assert code == 200 and hot["type"] == "FeatureCollection" and hot["features"]
         kinds = {f["properties"]["kind"] for f in hot["features"]}
-        assert kinds <= {"hotspot", "predicted", "waypoint"} and "hotspot" in kinds
+        assert kinds == {"hotspot", "predicted", "waypoint", "forecast"}  # served forecaster on
         for f in hot["features"]:
             lon, lat = f["geometry"]["coordinates"]
             assert chicago.bbox.contains(lat, lon)
             assert 0.0 <= f["properties"]["risk"] <= 1.0 and f["properties"]["district"] == "8"
-        risks = {f["properties"]["cluster"]: f["properties"]["risk"] for f in hot["features"]}
+        risks = {f["properties"]["cluster"]: f["properties"]["risk"] for f in hot["features"]
+                 if f["properties"]["kind"] != "forecast"}  # fmt: skip
         assert sum(risks.values()) == pytest.approx(1.0, abs=1e-4)
         friday = incidents[0].occurred_at.astimezone(chicago.zone)  # 2016-09-01 is a Thursday
         code, _, prob = await get(
