@@ -10,7 +10,6 @@ domain logic.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import warnings
 from datetime import UTC, datetime
@@ -20,6 +19,10 @@ from typing import Any
 import numpy as np
 
 from models.arrest.train import Fitted
+from models.cards import card_path, sha256_of
+
+__all__ = ["CARD_FORMAT", "ParityError", "card_path", "check_parity", "sha256_of", "to_onnx",
+           "write_card"]  # fmt: skip
 
 CARD_FORMAT = "patrolstream.arrest-card/1"
 """Format tag of the card JSON."""
@@ -30,26 +33,6 @@ PARITY_TOLERANCE = 1e-5
 
 class ParityError(AssertionError):
     """The exported model disagrees with the framework's predictions."""
-
-
-def card_path(model_path: Path) -> Path:
-    """``arrest_hgb.onnx`` -> ``arrest_hgb.card.json`` (same folder).
-
-    Examples
-    --------
-    >>> card_path(Path("m/arrest_hgb.onnx")).as_posix()
-    'm/arrest_hgb.card.json'
-    """
-    return model_path.with_name(model_path.stem + ".card.json")
-
-
-def sha256_of(path: Path) -> str:
-    """Hex sha256 of a file."""
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def to_onnx(fitted: Fitted, n_features: int, path: Path) -> tuple[str, int]:

@@ -10,7 +10,6 @@ old model or the new one, never a mix.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +18,9 @@ from typing import Any
 import numpy as np
 
 from models.arrest import DEFAULT_MODEL
-from models.arrest.export import CARD_FORMAT, card_path, sha256_of
+from models.arrest.export import CARD_FORMAT
 from models.arrest.features import FeatureEncoder, raw_incident
+from models.cards import card_path, read_checked_card
 from patrol.incidents.schema import Incident
 
 
@@ -44,23 +44,8 @@ def _load(path: Path) -> _Loaded:
     import onnxruntime as ort
 
     path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"arrest model not found: {path}")
+    card = read_checked_card(path, CARD_FORMAT, ModelError, "arrest model")
     cpath = card_path(path)
-    if not cpath.is_file():
-        raise ModelError(f"model card not found next to the model: {cpath}")
-    try:
-        card = json.loads(cpath.read_text())
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"model card {cpath} is not valid JSON: {exc}") from None
-    if not isinstance(card, dict) or card.get("format") != CARD_FORMAT:
-        raise ModelError(f"model card {cpath}: format is not {CARD_FORMAT!r}")
-    digest = sha256_of(path)
-    if digest != card.get("sha256"):
-        raise ModelError(
-            f"arrest model {path} is corrupt or was replaced: sha256 {digest[:12]}... "
-            f"does not match its card ({str(card.get('sha256'))[:12]}...)"
-        )
     try:
         encoder = FeatureEncoder.from_dict(card["features"])
         output, column = str(card["output_name"]), int(card["output_column"])

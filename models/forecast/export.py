@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from models.arrest.export import card_path, sha256_of
+from models.cards import card_path, sha256_of
 from patrol.forecast.served import DistrictBoosted
 
 __all__ = ["CARD_FORMAT", "ParityError", "card_path", "export", "sha256_of"]

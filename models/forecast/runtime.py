@@ -6,13 +6,13 @@ is a clear :class:`ForecastModelError` at start-up. One intra-op and one inter-o
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from models.forecast.export import CARD_FORMAT, card_path, sha256_of
+from models.cards import read_checked_card
+from models.forecast.export import CARD_FORMAT
 from patrol.forecast.features import feature_names
 from patrol.forecast.served import CellRateModel
 
@@ -23,25 +23,7 @@ class ForecastModelError(RuntimeError):
 
 def read_card(path: Path) -> dict[str, Any]:
     """The card of the model at ``path``, checked (format, sha256 of the model file)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ForecastModelError(f"forecast model not found: {path}")
-    cpath = card_path(path)
-    if not cpath.is_file():
-        raise ForecastModelError(f"model card not found next to the model: {cpath}")
-    try:
-        card = json.loads(cpath.read_text())
-    except (OSError, ValueError) as exc:
-        raise ForecastModelError(f"model card {cpath} is not valid JSON: {exc}") from None
-    if not isinstance(card, dict) or card.get("format") != CARD_FORMAT:
-        raise ForecastModelError(f"model card {cpath}: format is not {CARD_FORMAT!r}")
-    digest = sha256_of(path)
-    if digest != card.get("sha256"):
-        raise ForecastModelError(
-            f"forecast model {path} is corrupt or was replaced: sha256 {digest[:12]}... "
-            f"does not match its card ({str(card.get('sha256'))[:12]}...)"
-        )
-    return card
+    return read_checked_card(path, CARD_FORMAT, ForecastModelError, "forecast model")
 
 
 def load_forecast_model(path: Path | str) -> CellRateModel:
