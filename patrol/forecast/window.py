@@ -158,7 +158,8 @@ class IncidentWindow:
         t = np.frombuffer(self._cols["t"], dtype=np.float64)
         key = np.frombuffer(self._cols["key"], dtype=np.int64)
         order = np.lexsort((key, t))
-        out: dict[str, Any] = {"newest": float(self._newest) if len(self._row) else None}
+        newest = float(self._newest) if np.isfinite(self._newest) else None  # even if all expired
+        out: dict[str, Any] = {"newest": newest}
         for name, code in _COLUMNS:
             out[name] = np.frombuffer(self._cols[name], dtype=np.dtype(code))[order].tolist()
         return out

@@ -194,8 +194,12 @@ def test_boosted_retrains_on_schedule_without_look_ahead() -> None:
 def test_registry_builds_every_method() -> None:
     fs = make_forecasters(tz=ZoneInfo("UTC"))
     assert [f.name for f in fs] == list(METHODS)
-    assert [f.name for f in fs if not f.baseline] == ["engine-kde-table", "ours-boosted"]
-    assert [f.kind for f in fs if not f.baseline] == ["engine", "ours"]
+    assert [f.name for f in fs if not f.baseline] == [
+        "engine-kde-table",
+        "ours-boosted",
+        "ours-served",
+    ]
+    assert [f.kind for f in fs if not f.baseline] == ["engine", "ours", "ours"]
     assert make_forecasters(["ours-boosted"], period_days=1.0)[0].n_origins == 56  # type: ignore[attr-defined]
 
 
