@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -92,14 +92,16 @@ class Clustering:
 
     def assign(self, x: npt.ArrayLike, y: npt.ArrayLike) -> npt.NDArray[np.int64]:
         """Index of the nearest centroid for every point (ties go to the lower index)."""
-        xa, ya = np.broadcast_arrays(np.asarray(x, np.float64), np.asarray(y, np.float64))
+        xa, ya = np.asarray(x, np.float64), np.asarray(y, np.float64)
+        if xa.shape != ya.shape:
+            xa, ya = np.broadcast_arrays(xa, ya)
         if xa.size == 0:
             return np.zeros(xa.shape, dtype=np.int64)
         if self.k == 0:
             raise ValueError("an empty clustering has no cluster to assign to")
         cx, cy = self.centroids[:, 0], self.centroids[:, 1]
         d2 = (xa[..., None] - cx) ** 2 + (ya[..., None] - cy) ** 2
-        labels: npt.NDArray[np.int64] = np.argmin(d2, axis=-1).astype(np.int64)
+        labels: npt.NDArray[np.int64] = d2.argmin(axis=-1).astype(np.int64, copy=False)
         return labels
 
     def to_dict(self) -> dict[str, Any]:
@@ -180,30 +182,47 @@ def _sq_distances(
     return d
 
 
+def _choice_cdf(w: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """The CDF ``RandomState.choice(n, p=w / w.sum())`` draws from (its own steps)."""
+    cdf: npt.NDArray[np.float64] = (w / w.sum()).cumsum()
+    cdf /= cdf[-1]
+    return cdf
+
+
 def _kmeans_plusplus(
     x: npt.NDArray[np.float64],
     k: int,
     rng: np.random.RandomState,
     x_sq: npt.NDArray[np.float64],
     w: npt.NDArray[np.float64],
+    cdf: npt.NDArray[np.float64] | None = None,
 ) -> npt.NDArray[np.float64]:
     """Greedy k-means++ seeding: scikit-learn's ``_kmeans_plusplus`` for dense input, without
     its per-call validation and array-API dispatch (which cost more than the arithmetic on a
-    few hundred cells); the same random draws and operations, hence the same centres."""
-    n = x.shape[0]
+    few hundred cells); the same random draws and operations, hence the same centres.
+
+    The first centre is ``x[rng.choice(n, p=w / w.sum())]``, drawn as ``RandomState.choice``
+    does (one ``random_sample``, searched in the CDF :func:`_choice_cdf`, which a caller
+    seeding several times may pass in); the clip of the candidate indices is a ``minimum``.
+    """
     centers = np.empty((k, x.shape[1]), dtype=x.dtype)
     n_local_trials = 2 + int(np.log(k))
-    centers[0] = x[rng.choice(n, p=w / w.sum())]
+    if cdf is None:
+        cdf = _choice_cdf(w)
+    first = int(cdf.searchsorted(rng.random_sample(), side="right"))
+    centers[0] = x[first]
     closest = _sq_distances(centers[0, np.newaxis], x, x_sq)
     pot = closest @ w
+    w_col = w.reshape(-1, 1)
+    last = closest.size - 1
     for c in range(1, k):
         rand_vals = rng.uniform(size=n_local_trials) * pot
-        ids = np.searchsorted(np.cumsum(w * closest), rand_vals)
-        np.clip(ids, None, closest.size - 1, out=ids)
+        ids = (w * closest).cumsum().searchsorted(rand_vals)
+        np.minimum(ids, last, out=ids)
         dist = _sq_distances(x[ids], x, x_sq)
         np.minimum(closest, dist, out=dist)
-        cand_pot = dist @ w.reshape(-1, 1)
-        best = int(np.argmin(cand_pot))
+        cand_pot = dist @ w_col
+        best = int(cand_pot.argmin())
         pot = cand_pot[best]
         closest = dist[best]
         centers[c] = x[ids[best]]
@@ -233,24 +252,62 @@ def weighted_kmeans(
     >>> sorted(c[:, 0].tolist()), inertia
     ([5.0, 1005.0], 25.0)
     """
-    x = np.array(pts, dtype=np.float64, order="C", copy=True)
-    sample_weight = np.array(w, dtype=np.float64, order="C", copy=True)
-    tol = _tolerance(x, TOL)  # KMeans computes it before centring the data
-    rng = np.random.RandomState(seed)
+    return _kmeans_prepared(_Prepared.of(pts, w), k, n_init=n_init, seed=seed)
+
+
+@dataclass(frozen=True, eq=False)
+class _Prepared:
+    """What :func:`weighted_kmeans` derives from the points and weights before seeding, the
+    same for every ``k`` of an elbow (a refit prepares once and runs 14 values of ``k``)."""
+
+    x: npt.NDArray[np.float64]  # centred points, C order
+    w: npt.NDArray[np.float64]
+    tol: float
+    mean: npt.NDArray[np.float64]
+    x_sq: npt.NDArray[np.float64]
+    cdf: npt.NDArray[np.float64]
+    _rngs: dict[int, tuple[np.random.RandomState, Any]] = field(default_factory=dict)
+
+    def rng(self, seed: int) -> np.random.RandomState:
+        """``np.random.RandomState(seed)``, freshly seeded: built once per seed, then reset
+        to its initial state (the same draws; constructing one costs ~0.2 ms, 14 per refit)."""
+        cached = self._rngs.get(seed)
+        if cached is None:
+            rng = np.random.RandomState(seed)
+            self._rngs[seed] = (rng, rng.get_state())
+            return rng
+        rng, state = cached
+        rng.set_state(state)
+        return rng
+
+    @classmethod
+    def of(cls, pts: npt.NDArray[np.float64], w: npt.NDArray[np.float64]) -> _Prepared:
+        x = np.array(pts, dtype=np.float64, order="C", copy=True)
+        sample_weight = np.array(w, dtype=np.float64, order="C", copy=True)
+        tol = _tolerance(x, TOL)  # KMeans computes it before centring the data
+        mean = x.mean(axis=0)
+        x -= mean
+        x_sq = np.einsum("ij,ij->i", x, x)
+        return cls(x, sample_weight, tol, mean, x_sq, _choice_cdf(sample_weight))
+
+
+def _kmeans_prepared(
+    data: _Prepared, k: int, *, n_init: int, seed: int
+) -> tuple[npt.NDArray[np.float64], float]:
+    """:func:`weighted_kmeans` on prepared data (nothing in ``data`` is modified)."""
+    x, sample_weight = data.x, data.w
+    rng = data.rng(seed)
     n_threads = 1 if SINGLE_THREADED else _openmp_effective_n_threads()
-    mean = x.mean(axis=0)
-    x -= mean
-    x_sq = np.einsum("ij,ij->i", x, x)
     best: tuple[float, npt.NDArray[np.int32], npt.NDArray[np.float64]] | None = None
     for _ in range(n_init):
-        init = _kmeans_plusplus(x, k, rng, x_sq, sample_weight)
+        init = _kmeans_plusplus(x, k, rng, data.x_sq, sample_weight, data.cdf)
         labels, value, centers, _n_iter = _LLOYD(
-            x, sample_weight, init, max_iter=MAX_ITER, tol=tol, n_threads=n_threads
+            x, sample_weight, init, max_iter=MAX_ITER, tol=data.tol, n_threads=n_threads
         )
         if best is None or (value < best[0] and not _is_same_clustering(labels, best[1], k)):
             best = (float(value), labels, centers)
     assert best is not None
-    centers = best[2] + mean
+    centers = best[2] + data.mean
     return np.asarray(centers, dtype=np.float64), best[0]
 
 
@@ -392,9 +449,10 @@ class SpatialClusterer:
         ks = list(range(min(self.k_min, hi), hi + 1))
         inertia: list[float] = []
         fits: list[npt.NDArray[np.float64]] = []
+        data = _Prepared.of(pts, w)
         with _limit_threads():
             for k in ks:
-                self._fit_k(k, pts, w, inertia, fits)
+                self._fit_k(k, pts, w, inertia, fits, data)
         k = elbow(ks, inertia)
         centroids = fits[ks.index(k)]
         provisional = Clustering(centroids, now)
@@ -409,13 +467,14 @@ class SpatialClusterer:
         w: npt.NDArray[np.float64],
         inertia: list[float],
         fits: list[npt.NDArray[np.float64]],
+        data: _Prepared,
     ) -> None:
         if k == 1:  # closed form
             c = (w @ pts)[None, :]
             inertia.append(float(w @ ((pts - c) ** 2).sum(axis=1)))
             fits.append(c)
             return
-        centroids, value = weighted_kmeans(pts, w, k, n_init=N_INIT, seed=self.seed)
+        centroids, value = _kmeans_prepared(data, k, n_init=N_INIT, seed=self.seed)
         inertia.append(value)
         fits.append(centroids)
 

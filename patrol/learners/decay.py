@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -265,9 +266,140 @@ def quantize(a: npt.NDArray[np.float64], bits: int = 30) -> npt.NDArray[np.float
 def table_arrays(
     table: CellTable,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
-    """Cells ``(n, 2)`` and their rows ``(n, m)`` (sums then count) as arrays, in key order."""
-    keys = sorted(table)
-    ij = np.array(keys, dtype=np.int64).reshape(-1, 2)
-    width = len(table[keys[0]]) if keys else 1
-    vals = np.array([table[k] for k in keys], dtype=np.float64).reshape(-1, width)
-    return ij, vals
+    """Cells ``(n, 2)`` and their rows ``(n, m)`` (sums then count) as arrays, in key order.
+
+    Key order is ``(ix, iy)`` lexicographic, as ``sorted(table)``; the values are the rows'
+    floats unchanged (flattened with :func:`numpy.fromiter`, then sorted by
+    :func:`numpy.lexsort`: several times faster than sorting tuples in Python).
+
+    Examples
+    --------
+    >>> ij, vals = table_arrays({(1, 0): [2.0, 1.0], (0, 5): [3.0, 2.0], (0, -1): [1.0, 1.0]})
+    >>> ij.tolist(), vals[:, 0].tolist()
+    ([[0, -1], [0, 5], [1, 0]], [1.0, 3.0, 2.0])
+    """
+    n = len(table)
+    if n == 0:
+        return np.zeros((0, 2), dtype=np.int64), np.zeros((0, 1), dtype=np.float64)
+    width = len(next(iter(table.values())))
+    ij = np.fromiter(chain.from_iterable(table), dtype=np.int64, count=2 * n).reshape(n, 2)
+    vals = np.fromiter(
+        chain.from_iterable(table.values()), dtype=np.float64, count=width * n
+    ).reshape(n, width)
+    order = np.lexsort((ij[:, 1], ij[:, 0]))
+    return ij[order], vals[order]
+
+
+_CODE_LIMIT = 1 << 30
+"""Cells with ``|ix|`` or ``|iy|`` at or beyond this are not kept incrementally (see
+:class:`SortedCells`): the one-number key ``ix * 2**32 + iy`` must not overflow."""
+
+
+def _codes(ij: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """One int64 per cell, ordered as the ``(ix, iy)`` tuples (when within the limit)."""
+    out: npt.NDArray[np.int64] = (ij[:, 0] << 32) + ij[:, 1]
+    return out
+
+
+class SortedCells:
+    """:func:`table_arrays` of one table, kept up to date from the cells touched since.
+
+    A learner calls :meth:`touch` with every cell it changes and :meth:`reset` when it changes
+    them all (a rescale); :meth:`arrays` then returns what ``table_arrays(table)`` would,
+    rebuilding only the touched rows (a plan reads a district's whole table; a few dozen of its
+    thousands of cells changed since the last plan). A cache, not state: never serialised.
+
+    The arrays returned are read-only and never modified afterwards (an update builds new
+    ones), so a caller may keep them.
+
+    Examples
+    --------
+    >>> table = {(0, 0): [1.0, 1.0]}
+    >>> view = SortedCells()
+    >>> view.arrays(table)[0].tolist()
+    [[0, 0]]
+    >>> add_weight(table, (-1, 3), 2.0); view.touch((-1, 3))
+    >>> ij, vals = view.arrays(table)
+    >>> ij.tolist(), vals.tolist()
+    ([[-1, 3], [0, 0]], [[2.0, 1.0], [1.0, 1.0]])
+    """
+
+    __slots__ = ("_codes", "_ij", "_touched", "_vals")
+
+    def __init__(self) -> None:
+        self._ij: npt.NDArray[np.int64] | None = None
+        self._vals: npt.NDArray[np.float64] = np.zeros((0, 1))
+        self._codes: npt.NDArray[np.int64] = np.zeros(0, dtype=np.int64)
+        self._touched: set[Cell] = set()
+
+    def reset(self) -> None:
+        """Forget the arrays: the next :meth:`arrays` rebuilds them from the whole table."""
+        self._ij = None
+        self._touched = set()
+
+    def touch(self, key: Cell) -> None:
+        """Note that ``table[key]`` was added, changed or deleted."""
+        if self._ij is not None:
+            self._touched.add(key)
+
+    def arrays(self, table: CellTable) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        """``table_arrays(table)`` (read-only arrays)."""
+        if self._ij is None or self._ij.shape[0] == 0 or 4 * len(self._touched) > len(table):
+            return self._rebuild(table)
+        if self._touched:
+            self._update(table)
+        return self._ij, self._vals
+
+    def _rebuild(self, table: CellTable) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        ij, vals = table_arrays(table)
+        ij.setflags(write=False)
+        vals.setflags(write=False)
+        self._touched = set()
+        if ij.size and int(np.abs(ij).max()) >= _CODE_LIMIT:
+            self._ij = None  # not kept: rebuilt on every read
+        else:
+            self._ij, self._vals, self._codes = ij, vals, _codes(ij)
+        return ij, vals
+
+    def _update(self, table: CellTable) -> None:
+        assert self._ij is not None
+        keys = sorted(self._touched)
+        self._touched = set()
+        tij = np.array(keys, dtype=np.int64).reshape(-1, 2)
+        if int(np.abs(tij).max()) >= _CODE_LIMIT:
+            self._rebuild(table)
+            return
+        tcodes = _codes(tij)
+        codes, ij, vals = self._codes, self._ij, self._vals
+        pos = np.searchsorted(codes, tcodes)
+        present = np.zeros(len(keys), dtype=bool)
+        inside = pos < codes.size
+        present[inside] = codes[pos[inside]] == tcodes[inside]
+        alive = np.array([k in table for k in keys], dtype=bool)
+        vals = vals.copy()
+        change = present & alive
+        if change.any():
+            vals[pos[change]] = [table[keys[i]] for i in np.flatnonzero(change)]
+        drop = present & ~alive
+        if drop.any():
+            keep = np.ones(codes.size, dtype=bool)
+            keep[pos[drop]] = False
+            codes, ij, vals = codes[keep], ij[keep], vals[keep]
+        add = ~present & alive
+        if add.any():
+            new = np.flatnonzero(add)
+            # where the new cells go in the merged order (tcodes is sorted, so is `at`)
+            at = np.searchsorted(codes, tcodes[new]) + np.arange(new.size)
+            old = np.ones(codes.size + new.size, dtype=bool)
+            old[at] = False
+            merged_codes = np.empty(old.size, dtype=np.int64)
+            merged_codes[old], merged_codes[at] = codes, tcodes[new]
+            merged_ij = np.empty((old.size, 2), dtype=np.int64)
+            merged_ij[old], merged_ij[at] = ij, tij[new]
+            merged_vals = np.empty((old.size, vals.shape[1]), dtype=np.float64)
+            merged_vals[old] = vals
+            merged_vals[at] = [table[keys[i]] for i in new]
+            codes, ij, vals = merged_codes, merged_ij, merged_vals
+        ij.setflags(write=False)
+        vals.setflags(write=False)
+        self._codes, self._ij, self._vals = codes, ij, vals

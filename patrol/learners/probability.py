@@ -74,6 +74,10 @@ class SpaceTimeTable:
         self._decay = ForwardDecay(half_life_days, self._rescale)
         self._slots: list[CellTable] = [{} for _ in range(N_SLOTS)]
         self._n = 0
+        # Per slot, the last _cluster_sums and the clustering they are for (a cache, not state:
+        # to_dict leaves it out). Learning or forgetting in a slot drops its entry, a rescale
+        # all of them; a plan's hours are mostly slots nothing was learned in since the last.
+        self._sums: dict[int, tuple[Clustering, npt.NDArray[np.float64], float]] = {}
 
     def learn_one(self, obs: Observation) -> None:
         """Count one incident in its slot and cell."""
@@ -90,6 +94,7 @@ class SpaceTimeTable:
             row[0] += w
             row[1] += 1.0
         self._n += 1
+        self._sums.pop(slot, None)
 
     def forget_one(self, obs: Observation) -> None:
         """Undo :meth:`learn_one` of the same observation (``KeyError`` if never learned)."""
@@ -97,27 +102,38 @@ class SpaceTimeTable:
         if not 0 <= slot < N_SLOTS:
             raise ValueError(f"slot must be in 0..167, got {slot!r}")
         key = cell_of(obs.x, obs.y, self.cell_m)
+        self._sums.pop(slot, None)
         subtract_from(self._slots[slot], key, (self._decay.stored_weight(obs.t),))
         self._n -= 1
         if self._n == 0:
             self._decay.reset()
 
     def _rescale(self, factor: float, shift: float) -> None:
+        self._sums.clear()
         for table in self._slots:
             scale_table(table, factor)
 
     def _cluster_sums(
         self, clustering: Clustering, slot: int
     ) -> tuple[npt.NDArray[np.float64], float]:
-        """Stored (undecayed-to-now) ``repCr`` per cluster and ``totCrCl`` for one slot."""
+        """Stored (undecayed-to-now) ``repCr`` per cluster and ``totCrCl`` for one slot.
+
+        ``repCr`` is read-only (it may be the cached array of an earlier call).
+        """
         k = clustering.k
         table = self._slots[slot]
         if not table or k == 0:
             return np.zeros(k), 0.0
+        cached = self._sums.get(slot)
+        if cached is not None and cached[0] is clustering:
+            return cached[1], cached[2]
         ij, vals = table_arrays(table)
         labels = clustering.assign((ij[:, 0] + 0.5) * self.cell_m, (ij[:, 1] + 0.5) * self.cell_m)
         rep = np.bincount(labels, weights=vals[:, 0], minlength=k).astype(np.float64)
-        return rep, float(vals[:, 0].sum())
+        rep.setflags(write=False)
+        tot = float(vals[:, 0].sum())
+        self._sums[slot] = (clustering, rep, tot)
+        return rep, tot
 
     def predict_proba(
         self, clustering: Clustering, dow: int, hour: int, now: float

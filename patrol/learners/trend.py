@@ -26,10 +26,10 @@ from patrol.learners.clusters import Clustering
 from patrol.learners.decay import (
     CellTable,
     ForwardDecay,
+    SortedCells,
     cell_of,
     check_cell_m,
     subtract_from,
-    table_arrays,
     table_from_rows,
     table_to_rows,
 )
@@ -71,6 +71,7 @@ class LinearTrend:
         self.cell_m = check_cell_m(cell_m)
         self._decay = ForwardDecay(half_life_days, self._rescale)
         self._cells: CellTable = {}
+        self._view = SortedCells()  # table_arrays(self._cells), kept up to date
 
     def learn_one(self, obs: Observation) -> None:
         """Add one incident's weighted sufficient statistics to its cell."""
@@ -92,6 +93,7 @@ class LinearTrend:
             row[5] += w * y
             row[6] += wt * y
             row[7] += 1.0
+        self._view.touch(key)
 
     def forget_one(self, obs: Observation) -> None:
         """Undo :meth:`learn_one` of the same observation (``KeyError`` if its cell is empty)."""
@@ -100,12 +102,14 @@ class LinearTrend:
         tau = obs.t - self._decay.t_ref  # type: ignore[operator]  # checked by stored_weight()
         wt = w * tau
         x, y = obs.x, obs.y
+        self._view.touch(key)
         subtract_from(self._cells, key, (w, wt, wt * tau, w * x, wt * x, w * y, wt * y))
         if not self._cells:
             self._decay.reset()
 
     def _rescale(self, factor: float, shift: float) -> None:
         # Decay scales every sum; moving t_ref by D also turns every tau into tau - D.
+        self._view.reset()
         for row in self._cells.values():
             w, wt, wx, wy = row[0], row[1], row[3], row[5]
             row[2] = factor * (row[2] - shift * (2.0 * wt - shift * w))
@@ -128,13 +132,22 @@ class LinearTrend:
         out: list[Point | None] = [None] * k
         if k == 0 or not self._cells:
             return out
-        ij, vals = table_arrays(self._cells)
+        ij, vals = self._view.arrays(self._cells)
         labels = clustering.assign((ij[:, 0] + 0.5) * self.cell_m, (ij[:, 1] + 0.5) * self.cell_m)
-        sums = np.zeros((k, 7))
-        np.add.at(sums, labels, vals[:, :7])
+        # Per cluster and column, the rows' sum in row order (bincount adds in input order, as
+        # np.add.at does, so the same bits), and the bounding box of the member cells.
+        sums = np.stack([np.bincount(labels, vals[:, c], minlength=k) for c in range(7)], axis=1)
         tau_at = at - (self._decay.t_ref or 0.0)
-        for j in range(k):
-            sw, st, stt, sx, stx, sy, sty = (float(v) for v in sums[j])
+        if clamp:  # min and max are exact: any grouping gives the same box
+            order = np.argsort(labels, kind="stable")
+            grouped = labels[order]
+            starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])
+            lo_ij = np.zeros((k, 2), dtype=np.int64)
+            hi_ij = np.zeros((k, 2), dtype=np.int64)
+            lo_ij[grouped[starts]] = np.minimum.reduceat(ij[order], starts, axis=0)
+            hi_ij[grouped[starts]] = np.maximum.reduceat(ij[order], starts, axis=0)
+        for j, row in enumerate(sums.tolist()):
+            sw, st, stt, sx, stx, sy, sty = row
             if not sw > 0.0:
                 continue
             mt, mx, my = st / sw, sx / sw, sy / sw
@@ -145,9 +158,8 @@ class LinearTrend:
             else:
                 px, py = mx, my
             if clamp:
-                cells = ij[labels == j]
-                lo = cells.min(axis=0) * self.cell_m
-                hi = (cells.max(axis=0) + 1) * self.cell_m
+                lo = lo_ij[j] * self.cell_m
+                hi = (hi_ij[j] + 1) * self.cell_m
                 px = min(max(px, float(lo[0])), float(hi[0]))
                 py = min(max(py, float(lo[1])), float(hi[1]))
             out[j] = (px, py)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Final
 from zoneinfo import ZoneInfo
 
@@ -69,11 +70,14 @@ def _as_shift(shift: Shift | int) -> Shift:
     return SHIFTS[shift - 1]
 
 
+@lru_cache(maxsize=4096)
 def _local(day: dt.date, hour: int, tz: ZoneInfo) -> dt.datetime:
     """Aware ``day`` at ``hour``:00 in ``tz`` (hour 24 = next midnight), normalised.
 
     Ambiguous times take their first occurrence (``fold=0``); a non-existent time (a
     boundary inside a DST gap) becomes the instant the gap ends, shown in real local time.
+    Memoised (a pure function of its arguments; datetimes are immutable): the streaming
+    policy asks for the same few shift starts on every incident.
     """
     if hour == 24:
         day, hour = day + dt.timedelta(days=1), 0
@@ -142,7 +146,12 @@ def shift_local_hours(day: dt.date, shift: Shift | int, tz: ZoneInfo) -> list[in
     >>> shift_local_hours(dt.date(2024, 11, 3), 1, chicago)
     [0, 1, 1, 2, 3, 4, 5, 6, 7]
     """
+    return list(_local_hours(day, _as_shift(shift), tz))
+
+
+@lru_cache(maxsize=1024)
+def _local_hours(day: dt.date, shift: Shift, tz: ZoneInfo) -> tuple[int, ...]:
     start, _ = shift_bounds(day, shift, tz)
     n = math.ceil(shift_duration_s(day, shift, tz) / 3600.0)
     utc0 = start.astimezone(_UTC)
-    return [(utc0 + dt.timedelta(hours=k)).astimezone(tz).hour for k in range(n)]
+    return tuple((utc0 + dt.timedelta(hours=k)).astimezone(tz).hour for k in range(n))

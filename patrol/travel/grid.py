@@ -144,10 +144,19 @@ class StreetGridProvider:
         """
         a = (float(a[0]), float(a[1]))
         b = (float(b[0]), float(b[1]))
-        as_latlon_arrays([a, b])
+        _check_pair(a, b)
         corner = (a[0], b[1]) if abs(a[0]) >= abs(b[0]) else (b[0], a[1])
         out: list[LatLon] = []
         for p in (a, corner, b):
             if not out or out[-1] != p:
                 out.append(p)
         return out
+
+
+def _check_pair(a: LatLon, b: LatLon) -> None:
+    """:func:`as_latlon_arrays`'s checks (same errors) for two float pairs, in plain Python."""
+    values = (a[0], a[1], b[0], b[1])
+    if not all(math.isfinite(v) for v in values):
+        raise ValueError("points must be finite")
+    if abs(a[0]) > 90.0 or abs(b[0]) > 90.0 or abs(a[1]) > 180.0 or abs(b[1]) > 180.0:
+        raise ValueError("latitudes must be in [-90, 90] and longitudes in [-180, 180]")
