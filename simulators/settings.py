@@ -72,10 +72,11 @@ class Settings:
     """Worker data folder (Faust state, RocksDB tables); default ``./<app_id>-data``."""
     stats_interval_s: float = 30.0
     """Seconds between the worker's ``stats`` log lines (0 = never)."""
-    producer_linger_s: float = 0.01
-    """How long the worker's producer waits to batch messages (Faust ``producer_linger``):
-    about a sixth less worker CPU and half the broker's per message for at most this much more
-    latency per hop (``bench/stream_ceiling.py``); 0 = send at once."""
+    producer_linger_s: float = 0.0
+    """How long the worker's producer waits to batch messages (Faust ``producer_linger``). A
+    linger of 0.01 s cut the worker's CPU per message by about a sixth and the broker's by half
+    (``bench/stream_ceiling.py``) but lowered the worker's rate (its agents wait for the
+    acknowledgements of each micro-batch's routes) and added to latency; 0 = send at once."""
     snapshot_every: int = 2000
     """Snapshot a district's state into its history table after this many history entries
     (``PATROLSTREAM_SNAPSHOT_EVERY``); the entries it covers are then deleted, so restore time
