@@ -32,7 +32,7 @@
   legend.onAdd = function () {
     var div = L.DomUtil.create("div", "ps-legend");
     [["hotspot", "hotspot (KDE peak)"], ["predicted", "predicted point"],
-      ["waypoint", "way-point site"]].forEach(function (row) {
+      ["waypoint", "way-point site"], ["forecast", "forecast cell (7 days)"]].forEach(function (row) {
       var line = L.DomUtil.create("div", "", div);
       L.DomUtil.create("span", "ps-legend-dot ps-legend-" + row[0], line);
       line.appendChild(document.createTextNode(row[1]));

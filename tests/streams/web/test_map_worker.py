@@ -98,6 +98,7 @@ async def test_map_follows_a_running_worker(
     await wait_js(page, "() => document.querySelectorAll('path.ps-route').length === 2", None, 20)
     assert await page.locator("path.ps-boundary").count() == 23
     assert await page.locator("path.ps-hotspot").count() > 0
+    assert await page.locator("path.ps-hotspot-forecast").count() > 0  # served forecast cells
     assert await _page_versions(page) == {d: str(r["version"]) for d, r in before.items()}
     for district, route in before.items():
         points = sorted(route["features"][1:], key=lambda f: f["properties"]["sequence"])
