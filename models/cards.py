@@ -1,8 +1,8 @@
-"""Model cards shared by every served model: where a card lives, and loading one checked.
+"""What every served model shares: its card, checked at load, and its onnxruntime session.
 
 A model ``name.onnx`` has its card ``name.card.json`` beside it; the card names its format
 and the sha256 of the model file, so a missing, truncated or replaced model is refused at load
-with the path and the reason.
+with the path and the reason. Sessions run on one thread (a worker scores on one core).
 """
 
 from __future__ import annotations
@@ -31,6 +31,20 @@ def sha256_of(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def open_session(path: Path, error: type[Exception] = RuntimeError) -> Any:
+    """A one-thread CPU onnxruntime session of the model at ``path``; ``error`` naming the
+    path and onnxruntime's reason when it cannot be loaded."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    try:
+        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types
+        raise error(f"onnxruntime cannot load {path}: {exc}") from None
 
 
 def read_checked_card(

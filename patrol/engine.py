@@ -34,7 +34,7 @@ import numpy as np
 
 from patrol.config import EngineConfig
 from patrol.evaluation.grid import Grid
-from patrol.forecast.served import CellRateModel, district_features
+from patrol.forecast.served import CellRateModel, cell_lookup, district_features
 from patrol.forecast.window import IncidentWindow, kind_code
 from patrol.incidents.areas import locator_for
 from patrol.incidents.profile import CityProfile
@@ -157,7 +157,10 @@ class Engine:
         self.forecast_grid = Grid.for_bbox(
             self.projection, profile.bbox, self.config.forecast_cell_m
         )
-        self._forecasts: dict[str, tuple[float, int, Any, Any]] = {}
+        # per district: (the window object, origin, its version) -> forecast / site factor;
+        # the object itself, so that a district rebuilt after a rebalance never hits
+        self._forecasts: dict[str, tuple[tuple[Any, float, int], Any, Any]] = {}
+        self._factors: dict[str, tuple[tuple[Any, float, int], Any]] = {}
 
     # -- ingest ---------------------------------------------------------------------------
     def district_of(self, incident: Incident) -> str:
@@ -337,40 +340,42 @@ class Engine:
         if st is None or st.window is None or self.forecast_model is None:
             return np.zeros(0, np.int64), np.zeros(0)
         window = st.window
+        key = (window, origin, window.version)
         hit = self._forecasts.get(district)
-        if hit is not None and hit[0] == origin and hit[1] == window.version:
-            return hit[2], hit[3]
+        if hit is not None and _same_key(hit[0], key):
+            return hit[1], hit[2]
         events = window.events()
         grid = self.forecast_grid
         cells, x = district_features(
             events, grid.cell_of(events.x, events.y), grid, origin, 7.0, self.tz
         )
         expected = self.forecast_model.forecast(x)
-        self._forecasts[district] = (origin, window.version, cells, expected)
+        self._forecasts[district] = (key, cells, expected)
         return cells, expected
 
     def forecast_factor(self, district: str, day: date) -> Any:
         """``factor_at(x, y)`` for :func:`patrol.planning.relevel_risk`: per 150 m cell, the
         served forecast for the week from ``day``'s local midnight over the level of the
         district's decayed counts (:func:`patrol.planning.forecast_level`), as the route
-        backtest's ``optimizer`` uses it (docs/routes.md)."""
+        backtest's ``optimizer`` uses it (docs/routes.md). Cached with the forecast: every
+        re-plan of the day until the district learns again reuses it."""
         origin = datetime(day.year, day.month, day.day, tzinfo=self.tz).timestamp() / 86_400.0
+        window = self.districts[district].window
+        assert window is not None
+        key = (window, origin, window.version)
+        hit = self._factors.get(district)
+        if hit is not None and _same_key(hit[0], key):
+            return hit[1]
         cells, expected = self.forecast(district, origin)
         grid = self.forecast_grid
         forecast = np.zeros(grid.size)
         forecast[cells] = expected
-        st = self.districts[district]
-        assert st.window is not None
-        events = st.window.events()
+        events = window.events()
         counts = weekly_counts(
             grid.cell_of(events.x, events.y), events.t, now=origin, n_cells=grid.size
         )
-        factor = forecast_level(forecast, counts)
-
-        def at(x: Any, y: Any) -> Any:
-            idx = grid.cell_of(x, y)
-            return np.where(idx >= 0, factor[np.maximum(idx, 0)], 0.0)
-
+        at = cell_lookup(grid, forecast_level(forecast, counts))
+        self._factors[district] = (key, at)
         return at
 
     def commit_version(self, route: Route) -> None:
@@ -427,6 +432,11 @@ class Engine:
     def load_dict(self, d: dict[str, Any]) -> None:
         """Replace the state with one produced by :meth:`to_dict`."""
         self.districts = {k: DistrictState.from_dict(v) for k, v in d.items()}
+
+
+def _same_key(a: tuple[Any, float, int], b: tuple[Any, float, int]) -> bool:
+    """The same window object, origin and window version."""
+    return a[0] is b[0] and a[1:] == b[1:]
 
 
 def _district_sort_key(d: str) -> tuple[int, str]:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from models.arrest.train import Fitted
-from models.cards import card_path, sha256_of
+from models.cards import card_path, open_session, sha256_of
 
 __all__ = ["CARD_FORMAT", "ParityError", "card_path", "check_parity", "sha256_of", "to_onnx",
            "write_card"]  # fmt: skip
@@ -66,12 +66,7 @@ def to_onnx(fitted: Fitted, n_features: int, path: Path) -> tuple[str, int]:
 
 def onnx_predict(path: Path, X: np.ndarray, output: str, column: int) -> np.ndarray:
     """Probabilities of ``X`` from an ONNX file (one intra-op thread)."""
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    opts.inter_op_num_threads = 1
-    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    sess = open_session(path)
     name = sess.get_inputs()[0].name
     got = sess.run([output], {name: np.ascontiguousarray(X, dtype=np.float32)})[0]
     return np.asarray(got, dtype=np.float64)[:, column]

@@ -20,7 +20,7 @@ import numpy as np
 from models.arrest import DEFAULT_MODEL
 from models.arrest.export import CARD_FORMAT
 from models.arrest.features import FeatureEncoder, raw_incident
-from models.cards import card_path, read_checked_card
+from models.cards import card_path, open_session, read_checked_card
 from patrol.incidents.schema import Incident
 
 
@@ -41,7 +41,6 @@ class _Loaded:
 
 
 def _load(path: Path) -> _Loaded:
-    import onnxruntime as ort
 
     path = Path(path)
     card = read_checked_card(path, CARD_FORMAT, ModelError, "arrest model")
@@ -51,13 +50,7 @@ def _load(path: Path) -> _Loaded:
         output, column = str(card["output_name"]), int(card["output_column"])
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelError(f"model card {cpath}: missing or bad field {exc}") from None
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    opts.inter_op_num_threads = 1
-    try:
-        sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises its own exception types
-        raise ModelError(f"onnxruntime cannot load {path}: {exc}") from None
+    sess = open_session(path, ModelError)
     inputs = sess.get_inputs()
     if len(inputs) != 1 or inputs[0].shape[-1] not in (len(encoder.columns), None, "None"):
         raise ModelError(

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from models.cards import card_path, sha256_of
+from models.cards import card_path, open_session, sha256_of
 from patrol.forecast.served import DistrictBoosted
 
 __all__ = ["CARD_FORMAT", "ParityError", "card_path", "export", "sha256_of"]
@@ -106,11 +106,7 @@ def dumps_card(card: dict[str, Any]) -> str:
 
 def check_parity(path: Path, binned: np.ndarray, expected: np.ndarray) -> dict[str, Any]:
     """Compare the ONNX raw score with scikit-learn's on ``binned`` rows."""
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    sess = open_session(path)
     got = sess.run(None, {sess.get_inputs()[0].name: binned})[0].reshape(-1)
     worst = float(np.abs(got.astype(np.float64) - expected).max()) if len(expected) else 0.0
     if not worst <= PARITY_TOLERANCE:

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from models.cards import read_checked_card
+from models.cards import open_session, read_checked_card
 from models.forecast.export import CARD_FORMAT
 from patrol.forecast.features import feature_names
 from patrol.forecast.served import CellRateModel
@@ -28,7 +28,6 @@ def read_card(path: Path) -> dict[str, Any]:
 
 def load_forecast_model(path: Path | str) -> CellRateModel:
     """The model at ``path`` (its ``.card.json`` beside it) as a :class:`CellRateModel`."""
-    import onnxruntime as ort
 
     path = Path(path)
     card = read_card(path)
@@ -47,13 +46,7 @@ def load_forecast_model(path: Path | str) -> CellRateModel:
         )
     if len(thresholds) != len(names):
         raise ForecastModelError(f"{path}: {len(thresholds)} bin lists for {len(names)} features")
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    opts.inter_op_num_threads = 1
-    try:
-        sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises its own exception types
-        raise ForecastModelError(f"onnxruntime cannot load {path}: {exc}") from None
+    sess = open_session(path, ForecastModelError)
     name = sess.get_inputs()[0].name
 
     def raw(binned: np.ndarray) -> np.ndarray:

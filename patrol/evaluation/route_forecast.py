@@ -20,6 +20,7 @@ import numpy.typing as npt
 from patrol.engine import Engine
 from patrol.evaluation.events import events_from_incidents
 from patrol.evaluation.grid import Grid, city_cells
+from patrol.forecast.served import cell_lookup
 from patrol.incidents.schema import Incident
 from patrol.planning import forecast_level, weekly_counts
 
@@ -35,14 +36,7 @@ class ForecastLevel:
 
     def factor_at(self, day: date) -> Callable[[FloatArray, FloatArray], FloatArray]:
         """``factor_at(x, y)`` of the day (0 outside the grid), for :func:`relevel_risk`."""
-        factor = self.by_day[day]
-
-        def at(x: FloatArray, y: FloatArray) -> FloatArray:
-            idx = self.grid.cell_of(x, y)
-            out: FloatArray = np.where(idx >= 0, factor[np.maximum(idx, 0)], 0.0)
-            return out
-
-        return at
+        return cell_lookup(self.grid, self.by_day[day])
 
 
 def forecast_levels(

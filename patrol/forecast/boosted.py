@@ -211,11 +211,12 @@ class BoostedCells(Forecaster):
             origin = start - k * days
             if origin - first < MIN_HISTORY_DAYS:
                 break
-            xs.append(self.features(cells, origin, days))
-            ys.append(self.window_counts(origin, origin + h * days)[cells] / h)
-        keep = {(round(start - k * days, 9), round(days, 9)) for k in range(h + self.n_origins)}
-        self._cache = {key: v for key, v in self._cache.items() if key in keep}
-        if not xs:
+            x, y = self._origin_rows(cells, origin, days)
+            xs.append(x)
+            ys.append(y)
+        self._keep_origins({(round(start - k * days, 9), round(days, 9))
+                            for k in range(h + self.n_origins)})  # fmt: skip
+        if not sum(len(x) for x in xs):
             self.model = None
             return
         x, y = np.concatenate(xs), np.concatenate(ys)
@@ -227,6 +228,17 @@ class BoostedCells(Forecaster):
         self.trained_at = start
         self.n_train_rows = len(y)
         self._since_fit = 0
+
+    def _origin_rows(self, cells: I64, origin: float, days: float) -> tuple[F32, F64]:
+        """Training rows of one origin: the cells' features there and their mean count over
+        the ``horizon_periods`` after it."""
+        h = self.horizon_periods
+        y: F64 = self.window_counts(origin, origin + h * days)[cells] / h
+        return self.features(cells, origin, days), y
+
+    def _keep_origins(self, keep: set[tuple[float, float]]) -> None:
+        """Drop the cached features of origins not in ``keep`` (those of the last fit)."""
+        self._cache = {key: v for key, v in self._cache.items() if key in keep}
 
     def _predict(self, cells: I64, start: float, days: float) -> F64:
         if self.model is None or self._since_fit >= self.retrain_every:

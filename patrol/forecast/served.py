@@ -27,7 +27,7 @@ import numpy as np
 from patrol.evaluation.events import Events
 from patrol.evaluation.grid import Grid
 from patrol.forecast.base import F64, I64, period_slots
-from patrol.forecast.boosted import F32, MIN_HISTORY_DAYS, BoostedCells, bin_thresholds
+from patrol.forecast.boosted import F32, BoostedCells
 from patrol.forecast.features import TOP_KINDS, cell_features, feature_names
 
 DISTRICT_WINDOW_DAYS = 730.0
@@ -78,6 +78,24 @@ def district_features(
     slots = period_slots(origin, days, tz)
     x = cell_features(events, event_cells, grid, cells, origin, days, slots, kinds)
     return cells, x
+
+
+def cell_lookup(grid: Grid, values: F64) -> Callable[[F64, F64], F64]:
+    """``at(x, y)``: the value of the grid cell holding each point, 0 outside the grid.
+
+    Examples
+    --------
+    >>> at = cell_lookup(Grid(100.0, 0.0, 0.0, 2, 1), np.array([3.0, 5.0]))
+    >>> at(np.array([50.0, 150.0, 999.0]), np.array([10.0, 10.0, 10.0])).tolist()
+    [3.0, 5.0, 0.0]
+    """
+
+    def at(x: F64, y: F64) -> F64:
+        idx = grid.cell_of(x, y)
+        out: F64 = np.where(idx >= 0, values[np.maximum(idx, 0)], 0.0)
+        return out
+
+    return at
 
 
 @dataclass(frozen=True)
@@ -205,34 +223,15 @@ class DistrictBoosted(BoostedCells):
         out: F64 = np.where(idx < pair.size, pair[np.minimum(idx, pair.size - 1)], 0)
         return out.astype(np.float64)
 
-    def train(self, cells: I64, start: float, days: float) -> None:
-        """Fit on the ``n_origins`` periods before ``start`` (rows of every district)."""
-        first = self.events.t[0] if len(self.events) else start
+    def _origin_rows(self, cells: I64, origin: float, days: float) -> tuple[F32, F64]:
+        """Every district's rows at ``origin`` and the district's mean count in the cell over
+        the ``horizon_periods`` after it (``cells`` is not used: each district has its own)."""
         h = self.horizon_periods
-        xs: list[F32] = []
-        ys: list[F64] = []
-        for k in range(h, h + self.n_origins):
-            origin = start - k * days
-            if origin - first < MIN_HISTORY_DAYS:
-                break
-            dist, rc, x = self.rows(origin, days)
-            xs.append(x)
-            ys.append(self._labels(dist, rc, origin, origin + h * days) / h)
-        keep = {(round(start - k * days, 9), round(days, 9)) for k in range(h + self.n_origins)}
-        self._rows_cache = {k: v for k, v in self._rows_cache.items() if k in keep}
-        if not xs or not sum(len(x) for x in xs):
-            self.model = None
-            return
-        x, y = np.concatenate(xs), np.concatenate(ys)
-        base = self._base(x)
-        self._thresholds = bin_thresholds(x, base, seed=self.seed)
-        from threadpoolctl import threadpool_limits
+        dist, rc, x = self.rows(origin, days)
+        return x, self._labels(dist, rc, origin, origin + h * days) / h
 
-        with threadpool_limits(limits=self.threads, user_api="openmp"):
-            self.model = self.make_model().fit(self._binned(x), y / base, sample_weight=base)
-        self.trained_at = start
-        self.n_train_rows = len(y)
-        self._since_fit = 0
+    def _keep_origins(self, keep: set[tuple[float, float]]) -> None:
+        self._rows_cache = {k: v for k, v in self._rows_cache.items() if k in keep}
 
     def served_model(self, version: str = "unversioned") -> CellRateModel:
         """The fitted model as the workers apply it (scikit-learn's raw score)."""
