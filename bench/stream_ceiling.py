@@ -43,14 +43,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -58,105 +55,19 @@ from typing import Any
 from tqdm import tqdm
 
 from bench.common import ROOT, table, write_result
+from bench.faust_probe import run_faust
+from bench.procstat import broker_idle_cpu, snap, window
 from bench.stream import SAMPLE, load_incidents, message, throughput_phase
 
 GOAL = 10_000
 NO_PLANNING = 10**9
 """``min_incidents`` of stage 6: no district ever has that many, so nothing is planned."""
 WORKER_STATS_S = 0.1
-TICKS = os.sysconf("SC_CLK_TCK")
 
 Payload = tuple[bytes | None, bytes]
 
 
 # -- measuring -------------------------------------------------------------------------------
-def proc_cpu_seconds(stat: str, ticks: int = 100) -> float:
-    """User + system CPU seconds from the text of ``/proc/<pid>/stat``.
-
-    Examples
-    --------
-    >>> line = "42 (a (b) c) S " + " ".join(["0"] * 10) + " 250 50 0 0"
-    >>> proc_cpu_seconds(line)
-    3.0
-    """
-    fields = stat[stat.rfind(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / ticks
-
-
-def machine_jiffies(stat: str) -> tuple[int, int]:
-    """``(busy, total)`` jiffies of all CPUs from the text of ``/proc/stat``.
-
-    Examples
-    --------
-    >>> machine_jiffies("cpu  10 0 5 80 5 0 0 0 0 0\\ncpu0 1 0 0 0 0 0 0 0 0 0")
-    (15, 100)
-    """
-    values = [int(v) for v in stat.splitlines()[0].split()[1:]]
-    return sum(values) - values[3] - values[4], sum(values)
-
-
-def cpu_of(pid: int | None) -> float | None:
-    """CPU seconds of process ``pid`` (``None`` when unknown or gone)."""
-    if pid is None:
-        return None
-    try:
-        return proc_cpu_seconds(Path(f"/proc/{pid}/stat").read_text(), TICKS)
-    except OSError:
-        return None
-
-
-@dataclass(frozen=True)
-class Snap:
-    """A moment of a stage: messages done so far, CPU of the measured process and broker."""
-
-    t: float
-    count: int
-    cpu: float | None
-    broker_cpu: float | None
-    busy: int
-    total: int
-
-
-def snap(count: int, pid: int | None, broker_pid: int | None) -> Snap:
-    """Now: ``count``, CPU of ``pid`` (``None`` = this process) and of the broker."""
-    busy, total = machine_jiffies(Path("/proc/stat").read_text())
-    cpu = time.process_time() if pid is None else cpu_of(pid)
-    return Snap(time.monotonic(), count, cpu, cpu_of(broker_pid), busy, total)
-
-
-def window(a: Snap, b: Snap, ticks: int = TICKS) -> dict[str, Any]:
-    """Rate and per-message costs between two snapshots; ``busy_pct``: how busy all CPUs
-    were, ``others_pct``: the part of it neither the measured process nor the broker took.
-
-    Examples
-    --------
-    >>> w = window(Snap(0.0, 0, 1.0, 5.0, 0, 0), Snap(2.0, 1000, 1.5, 5.2, 300, 400))
-    >>> w["per_s"], w["wall_us"], w["cpu_us"], w["broker_us"], w["busy_pct"], w["others_pct"]
-    (500.0, 2000.0, 500.0, 200.0, 75.0, 57.5)
-    """
-    n, dt = b.count - a.count, b.t - a.t
-    total = b.total - a.total
-    others = None
-    known = (a.cpu, b.cpu, a.broker_cpu, b.broker_cpu)
-    if a.cpu is not None and b.cpu is not None and None not in known:
-        used = (b.cpu - a.cpu) + (b.broker_cpu or 0.0) - (a.broker_cpu or 0.0)
-        others = b.busy - a.busy - used * ticks
-
-    def per_msg(x: float | None, y: float | None) -> float | None:
-        return None if x is None or y is None or n <= 0 else round((y - x) / n * 1e6, 1)
-
-    return {
-        "messages": n,
-        "seconds": round(dt, 3),
-        "per_s": round(n / dt, 1) if dt > 0 else None,
-        "wall_us": round(dt / n * 1e6, 1) if n > 0 else None,
-        "cpu_us": per_msg(a.cpu, b.cpu),
-        "broker_us": per_msg(a.broker_cpu, b.broker_cpu),
-        "busy_pct": round(100 * (b.busy - a.busy) / total, 1) if total > 0 else None,
-        "others_pct": round(100 * others / total, 1) if total > 0 and others is not None else None,
-    }
-
-
 def layer_costs(stages: dict[str, dict[str, Any]]) -> list[tuple[str, float | None]]:
     """CPU µs per message each layer adds (difference of the stages' process CPU).
 
@@ -251,113 +162,6 @@ async def consume(
     finally:
         await consumer.stop()
     return {**window(a, b), "rejected": rejected}
-
-
-# -- stages 4-5: a minimal Faust app in a subprocess -----------------------------------------
-def faust_child(config: str) -> None:
-    """Entry of the Faust subprocess (stages 4 and 5); ``config`` is JSON from the parent."""
-    cfg = json.loads(config)
-    import faust
-
-    from streams.app import BATCH_MAX, BATCH_WITHIN_S
-
-    app = faust.App(
-        cfg["app_id"],
-        broker=f"kafka://{cfg['bootstrap']}",
-        store="memory://",
-        topic_partitions=cfg["partitions"],
-        web_enabled=False,
-        datadir=cfg["datadir"],
-        consumer_metadata_max_age_ms=5000,
-        consumer_auto_offset_reset="earliest",
-        key_serializer="raw",
-        value_serializer="raw",
-        processing_guarantee="at_least_once",
-        autodiscover=False,
-    )
-    raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "partitions": cfg["partitions"]}
-    source = app.topic(cfg["source"], **raw)
-    state: dict[str, Any] = {"count": 0, "a": None, "next": 2000}
-    out, n, broker_pid = Path(cfg["out"]), cfg["n"], cfg["broker_pid"]
-
-    async def count(stream: Any) -> None:
-        async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
-            state["count"] += len(events)
-            c = state["count"]
-            if state["a"] is None:
-                state["a"] = snap(c, None, broker_pid)
-            if c >= n:
-                result = {"a": asdict(state["a"]), "b": asdict(snap(c, None, broker_pid))}
-                out.write_text(json.dumps(result))
-            elif c >= state["next"]:
-                state["next"] += 2000
-                out.with_suffix(".progress").write_text(str(c))
-
-    if cfg["forward"]:
-        target = app.topic(cfg["forward"], **raw)
-
-        async def forward(stream: Any) -> None:
-            async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
-                for event in events:
-                    msg = event.message
-                    await target.send(key=msg.key, value=msg.value, force=True)
-
-        app.agent(source, name="forward")(forward)
-        app.agent(target, name="count")(count)
-    else:
-        app.agent(source, name="count")(count)
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    worker = faust.Worker(
-        app, loop=loop, loglevel="WARNING", quiet=True, override_logging=False,
-        redirect_stdouts=False,
-    )  # fmt: skip
-    worker.execute_from_commandline()
-
-
-def run_faust(
-    cfg: dict[str, Any], workdir: Path, desc: str, timeout_s: float, env: dict[str, str]
-) -> dict[str, Any]:
-    """Run :func:`faust_child` (``env`` added to its environment) until it has counted
-    ``cfg["n"]`` messages."""
-    out = workdir / f"{cfg['app_id']}.json"
-    cfg = {**cfg, "out": str(out), "datadir": str(workdir / cfg["app_id"])}
-    env = {**os.environ, "OMP_NUM_THREADS": "1", **env}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    log_path = workdir / f"{cfg['app_id']}.log"
-    code = "import sys; from bench.stream_ceiling import faust_child; faust_child(sys.argv[1])"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", code, json.dumps(cfg)], cwd=ROOT, env=env,
-            stdout=subprocess.DEVNULL, stderr=log,
-        )  # fmt: skip
-    deadline = time.monotonic() + timeout_s
-    try:
-        with tqdm(total=cfg["n"], desc=desc, unit="msg", mininterval=0.5) as bar:
-            while not out.exists():
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    tail = log_path.read_text(errors="replace")[-3000:]
-                    raise SystemExit(f"{desc}: Faust app failed or timed out:\n{tail}")
-                progress = out.with_suffix(".progress")
-                if progress.exists() and (text := progress.read_text()):
-                    bar.update(int(text) - bar.n)
-                time.sleep(0.1)
-            bar.update(cfg["n"] - bar.n)
-    finally:
-        stop(proc)
-    result = json.loads(out.read_text())
-    return window(Snap(**result["a"]), Snap(**result["b"]))
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM, then SIGKILL after 20 s."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 # -- stages 6-7: the real worker -------------------------------------------------------------
@@ -506,14 +310,6 @@ def code_version() -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None
-
-
-def broker_idle_cpu(broker_pid: int | None, seconds: float = 3.0) -> float | None:
-    """CPU seconds per second the broker spends with no client traffic from us."""
-    before = cpu_of(broker_pid)
-    time.sleep(seconds)
-    after = cpu_of(broker_pid)
-    return None if before is None or after is None else round((after - before) / seconds, 4)
 
 
 def main(argv: list[str] | None = None) -> int:
