@@ -16,7 +16,8 @@ from sklearn.exceptions import ConvergenceWarning
 
 from patrol.learners import SpatialClusterer
 from patrol.learners.base import Observation
-from patrol.learners.clusters import Clustering, _limit_threads, elbow, weighted_kmeans
+from patrol.learners.clusters import Clustering
+from patrol.learners.kmeans import _limit_threads, elbow, weighted_kmeans
 
 if TYPE_CHECKING:
     from conftest import District
@@ -163,7 +164,7 @@ def test_elbow_fallback_rule_when_kneed_finds_nothing(monkeypatch: pytest.Monkey
         def __init__(self, *args: object, **kwargs: object) -> None:
             pass
 
-    monkeypatch.setattr("patrol.learners.clusters.KneeLocator", NoKnee)
+    monkeypatch.setattr("patrol.learners.kmeans.KneeLocator", NoKnee)
     # reduction 100 -> 10; 90 % of it means inertia <= 19, first reached at k=4
     assert elbow([1, 2, 3, 4, 5], [100.0, 60.0, 30.0, 12.0, 10.0]) == 4
 

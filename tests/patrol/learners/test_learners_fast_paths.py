@@ -17,9 +17,10 @@ from scipy.ndimage import gaussian_filter
 
 from patrol.learners import LinearTrend, SpaceTimeTable, SpatialClusterer
 from patrol.learners.base import Observation
-from patrol.learners.clusters import Clustering, _kmeans_prepared, _Prepared, weighted_kmeans
+from patrol.learners.clusters import Clustering
 from patrol.learners.decay import quantize, table_arrays
 from patrol.learners.kde import KDEHotspot, smooth
+from patrol.learners.kmeans import _kmeans_prepared, _Prepared, weighted_kmeans
 
 if TYPE_CHECKING:
     from conftest import District
