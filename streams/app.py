@@ -73,7 +73,7 @@ from streams.api.server import ApiRuntime, attach_api, web_options
 from streams.history import HistoryStore
 from streams.history import history_key as history_key  # re-exported (tests, tools)
 from streams.history import parse_history_key as parse_history_key
-from streams.messages import table_partition_of
+from streams.messages import header_of, produced_ms, table_partition_of
 from streams.offsets import Admit, GapReader, OffsetTracker, faust_message
 from streams.scoring import StreamScorer, attach_scoring
 from streams.topics import TopicNames, bootstrap_servers
@@ -331,7 +331,7 @@ class PatrolStreamApp:
         await self.valid_topic.send(
             key=result.district.encode(),
             value=codec.incident_value(result),
-            headers={PRODUCED_MS_HEADER: _produced_ms(msg)},
+            headers={PRODUCED_MS_HEADER: produced_ms(msg)},
             force=True,
         )
 
@@ -408,7 +408,7 @@ class PatrolStreamApp:
         sent = []
         for msg, step, _ in pending:
             headers = {TRIGGER_ID_HEADER: step.incident_id.encode()} if step.incident_id else {}
-            headers[PRODUCED_MS_HEADER] = _header(msg, PRODUCED_MS_HEADER) or _produced_ms(msg)
+            headers[PRODUCED_MS_HEADER] = header_of(msg, PRODUCED_MS_HEADER) or produced_ms(msg)
             for route in step.routes:
                 future = await self.routes_topic.send(
                     key=codec.route_message_key(route),
@@ -486,22 +486,6 @@ class PatrolStreamApp:
                 extra={"district": district, "entries": done.entries,
                        "snapshot_seq": done.snapshot_seq, "seq": done.seq, "seconds": seconds},
             )  # fmt: skip
-
-
-def _header(msg: Any, name: str) -> bytes | None:
-    """The value of header ``name`` of a Faust message (headers as a mapping or pairs)."""
-    headers = getattr(msg, "headers", None) or ()
-    pairs = headers.items() if isinstance(headers, dict) else headers
-    for key, value in pairs:
-        if key == name:
-            return bytes(value) if value is not None else None
-    return None
-
-
-def _produced_ms(msg: Any) -> bytes:
-    """The message's Kafka timestamp in ms, as a header value (``b""`` when unknown)."""
-    ts = getattr(msg, "timestamp", None)
-    return str(round(ts * 1000)).encode() if isinstance(ts, int | float) else b""
 
 
 def create_app(settings: Settings) -> PatrolStreamApp:

@@ -1,4 +1,5 @@
-"""Table writes from micro-batches: the one place that sets Faust's current event.
+"""Faust messages: their headers and timestamps, and table writes from micro-batches (the one
+place that sets Faust's current event).
 
 Faust picks the changelog partition of a table write from its *current event* (the
 ``faust.streams._current_event`` context variable), which is set only inside per-event
@@ -36,3 +37,19 @@ def table_partition_of(msg: Any) -> Iterator[None]:
         yield
     finally:
         _current_event.reset(token)
+
+
+def header_of(msg: Any, name: str) -> bytes | None:
+    """The value of header ``name`` of a Faust message (headers as a mapping or pairs)."""
+    headers = getattr(msg, "headers", None) or ()
+    pairs = headers.items() if isinstance(headers, dict) else headers
+    for key, value in pairs:
+        if key == name:
+            return bytes(value) if value is not None else None
+    return None
+
+
+def produced_ms(msg: Any) -> bytes:
+    """The message's Kafka timestamp in ms, as a header value (``b""`` when unknown)."""
+    ts = getattr(msg, "timestamp", None)
+    return str(round(ts * 1000)).encode() if isinstance(ts, int | float) else b""
